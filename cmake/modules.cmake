@@ -1,0 +1,39 @@
+# assay_library(NAME DIR [DEPS ...]): a static library from DIR/*.cpp (not recursive).
+# Subfolders are libraries of their own, so one half-written module never breaks another.
+function(assay_library name dir)
+  cmake_parse_arguments(ARG "" "" "DEPS;EXTRA" ${ARGN})
+  file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/${dir}/*.cpp)
+  list(FILTER srcs EXCLUDE REGEX ".*_test\\.cpp$|.*_fuzz\\.cpp$|/main\\.cpp$")
+  if(srcs OR ARG_EXTRA)
+    add_library(${name} STATIC ${srcs} ${ARG_EXTRA})
+    target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+  else()
+    add_library(${name} INTERFACE)
+    target_link_libraries(${name} INTERFACE ${ARG_DEPS})
+  endif()
+endfunction()
+
+# assay_tests(NAME DIR [DEPS ...] [LABELS ...]): one gtest binary from tests/DIR/*_test.cpp.
+function(assay_tests name dir)
+  cmake_parse_arguments(ARG "" "" "DEPS;LABELS" ${ARGN})
+  file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/${dir}/*_test.cpp)
+  if(NOT srcs)
+    return()
+  endif()
+  add_executable(${name} ${srcs})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} assay_test_support GTest::gtest_main GTest::gmock)
+  set(labels unit ${ARG_LABELS})
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS "${labels}" ENVIRONMENT "ASSAY_SOURCE_DIR=${CMAKE_SOURCE_DIR};ASSAY_BINARY_DIR=${CMAKE_BINARY_DIR}")
+endfunction()
+
+# assay_fuzzer(NAME SRC DEPS...): libFuzzer target, only with ASSAY_FUZZ=ON (clang).
+function(assay_fuzzer name src)
+  if(NOT ASSAY_FUZZ)
+    return()
+  endif()
+  add_executable(${name} ${src})
+  target_compile_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_libraries(${name} PRIVATE ${ARGN})
+endfunction()
