@@ -1,0 +1,84 @@
+// The `assay` command line: a table of subcommands, each with declared flags.
+//
+// Flags are `--name VALUE`, `--name=VALUE` or bare `--name` for switches; lm-evaluation-harness
+// spellings (`--num_fewshot`, `--model_args`, `--output_path`) are declared as aliases. An unknown
+// subcommand or flag is answered with the closest known names. Each subcommand lives in its own
+// file under harness/cli/ and is listed in commands.cpp (an explicit table, not static
+// self-registration). Subcommands not built yet say so and exit with kExitNotBuilt.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "harness/status.h"
+
+namespace assay::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitNotBuilt = 3;
+
+struct FlagSpec {
+  std::string name;                  // without dashes: "num-fewshot"
+  std::vector<std::string> aliases;  // "num_fewshot"
+  bool takes_value = true;
+  std::string value_name;            // "N"
+  std::string help;
+  bool repeatable = false;
+};
+
+class Args {
+ public:
+  bool has(std::string_view name) const { return values_.count(std::string(name)) > 0; }
+  std::optional<std::string> get(std::string_view name) const;
+  std::string get_or(std::string_view name, std::string fallback) const;
+  std::vector<std::string> get_all(std::string_view name) const;
+  // Integer / float values with an error naming the flag.
+  Result<std::optional<int64_t>> get_int(std::string_view name) const;
+  Result<std::optional<double>> get_double(std::string_view name) const;
+  const std::vector<std::string>& positionals() const { return positionals_; }
+
+  std::map<std::string, std::vector<std::string>> values_;
+  std::vector<std::string> positionals_;
+};
+
+struct Command {
+  std::string name;
+  std::string summary;  // one line for `assay --help`
+  std::string usage;    // "assay run --model SPEC --tasks a,b [...]"
+  std::string description;
+  std::vector<FlagSpec> flags;
+  bool built = true;    // false: exists in the CLI but not implemented yet
+  std::string tracking; // for unbuilt commands: what will provide it
+  std::function<int(const Args&)> run;
+};
+
+// Every subcommand, in the order `assay --help` lists them.
+std::vector<Command> all_commands();
+
+// Parses argv (after the subcommand) against a command's flags.
+Result<Args> parse_args(const Command& cmd, const std::vector<std::string>& argv);
+std::string command_help(const Command& cmd);
+
+// Up to `max` candidates within a small edit distance of `word`, closest first.
+std::vector<std::string> close_matches(std::string_view word, const std::vector<std::string>& candidates,
+                                       size_t max = 3);
+
+int main(int argc, char** argv);
+
+// Prints "assay: <message>" to stderr and returns the exit code for a failed Status.
+int fail(const Status& st);
+// Command for a subcommand that is not built yet.
+Command unbuilt_command(std::string name, std::string summary, std::string usage,
+                        std::string tracking);
+
+// Subcommands (one file each).
+Command data_command();
+Command version_command();
+
+}  // namespace assay::cli

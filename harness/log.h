@@ -1,0 +1,37 @@
+// Logging to stderr with levels. ASSAY_LOG(kInfo) << "loaded " << n << " tensors";
+//
+// The level comes from $ASSAY_LOG_LEVEL (debug, info, warn, error) or set_log_level(); default
+// info. Lines are written whole under a mutex so concurrent threads never interleave within a
+// line. Thread safety: all functions are safe to call from any thread.
+#pragma once
+
+#include <sstream>
+#include <string_view>
+
+namespace assay {
+
+enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3, kOff = 4 };
+
+void set_log_level(LogLevel level);
+LogLevel log_level();
+// Parses "debug", "info", "warn", "error", "off"; returns false if unknown.
+bool parse_log_level(std::string_view s, LogLevel* out);
+void log_line(LogLevel level, std::string_view message);
+
+class LogMessage {
+ public:
+  explicit LogMessage(LogLevel level) : level_(level) {}
+  ~LogMessage() { log_line(level_, stream_.str()); }
+  std::ostringstream& stream() { return stream_; }
+
+ private:
+  LogLevel level_;
+  std::ostringstream stream_;
+};
+
+}  // namespace assay
+
+#define ASSAY_LOG(level)                                                    \
+  if (::assay::LogLevel::level < ::assay::log_level()) {                    \
+  } else                                                                    \
+    ::assay::LogMessage(::assay::LogLevel::level).stream()

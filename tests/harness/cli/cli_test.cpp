@@ -1,0 +1,115 @@
+// Runs the real `assay` binary as a user would and checks its output and exit codes.
+#include "harness/cli/cli.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+
+#include "tests/support/test_env.h"
+
+namespace assay {
+namespace {
+
+struct RunResult {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+RunResult run_assay(const std::string& args, const std::string& env = "") {
+  std::string bin = std::string(std::getenv("ASSAY_BINARY_DIR") ? std::getenv("ASSAY_BINARY_DIR") : ".") + "/assay";
+  std::string cmd = env + " " + bin + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(Cli, HelpListsEverySubcommand) {
+  auto r = run_assay("--help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* c : {"run", "tokenize", "inspect", "perplexity", "generate", "serve", "report",
+                        "gate", "gen", "decontam", "data", "bench"}) {
+    EXPECT_NE(r.out.find(std::string("\n  ") + c + " "), std::string::npos) << c;
+  }
+}
+
+TEST(Cli, VersionHasGitHash) {
+  auto r = run_assay("--version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out.rfind("assay 0.", 0), 0u);
+  EXPECT_NE(r.out.find("(git "), std::string::npos);
+}
+
+TEST(Cli, UnknownCommandSuggests) {
+  auto r = run_assay("evalute");
+  EXPECT_EQ(r.code, cli::kExitUsage);
+  r = run_assay("dta list");
+  EXPECT_EQ(r.code, cli::kExitUsage);
+  EXPECT_NE(r.out.find("did you mean data"), std::string::npos) << r.out;
+}
+
+TEST(Cli, UnknownFlagSuggests) {
+  auto r = run_assay("data list --data_dri x");
+  EXPECT_EQ(r.code, cli::kExitUsage);
+  EXPECT_NE(r.out.find("unknown flag --data_dri; did you mean --data_dir"), std::string::npos) << r.out;
+}
+
+TEST(Cli, EverySubcommandHasHelp) {
+  for (const auto& c : cli::all_commands()) {
+    auto r = run_assay(c.name + " --help");
+    EXPECT_EQ(r.code, 0) << c.name;
+    EXPECT_NE(r.out.find("usage: assay " + c.name), std::string::npos) << c.name << r.out;
+  }
+}
+
+TEST(Cli, UnbuiltCommandsSaySoAndFail) {
+  for (const auto& c : cli::all_commands()) {
+    if (c.built) continue;
+    auto r = run_assay(c.name);
+    EXPECT_EQ(r.code, cli::kExitNotBuilt) << c.name;
+    EXPECT_NE(r.out.find("not built yet"), std::string::npos) << c.name;
+    // One clear line, nothing else.
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  }
+}
+
+TEST(Cli, DataListShowsSharedDataSets) {
+  auto r = run_assay("data list --data-dir " + testing::data_dir());
+  EXPECT_EQ(r.code, 0);
+  for (const char* name : {"mmlu", "math", "gsm8k", "alpaca_eval", "swe_bench_lite", "pubmedqa",
+                           "medqa", "medmcqa", "dutch", "tokenizer", "webtext", "weak_to_strong"}) {
+    EXPECT_NE(r.out.find(std::string("\n") + name + " "), std::string::npos) << name;
+  }
+  EXPECT_EQ(r.out.find("missing"), std::string::npos) << r.out;
+}
+
+TEST(Cli, MissingDataDirIsOneClearLine) {
+  auto r = run_assay("data verify --data-dir /no/such/dir");
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.out, "assay: error: --data-dir /no/such/dir: no such directory\n");
+  r = run_assay("data verify", "ASSAY_DATA=/nope");
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.out, "assay: error: $ASSAY_DATA=/nope: no such directory\n");
+}
+
+TEST(Cli, DataVerifyOnSharedDataAndOnATamperedCopy) {
+  auto r = run_assay("data verify --data-dir " + testing::data_dir());
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find(" 0 missing, 0 mismatched"), std::string::npos) << r.out;
+  testing::TempDir dir;
+  testing::write_text(dir.file("MANIFEST.sha256"),
+                      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  ./empty\n");
+  testing::write_text(dir.file("empty"), "not empty");
+  r = run_assay("data verify --data-dir " + dir.path());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("MISMATCH  empty"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace assay
