@@ -15,8 +15,11 @@
 #include <vector>
 
 #include "harness/status.h"
+#include "harness/suggest.h"
 
 namespace assay::cli {
+
+using assay::close_matches;
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
@@ -65,9 +68,6 @@ std::vector<Command> all_commands();
 Result<Args> parse_args(const Command& cmd, const std::vector<std::string>& argv);
 std::string command_help(const Command& cmd);
 
-// Up to `max` candidates within a small edit distance of `word`, closest first.
-std::vector<std::string> close_matches(std::string_view word, const std::vector<std::string>& candidates,
-                                       size_t max = 3);
 
 int main(int argc, char** argv);
 
