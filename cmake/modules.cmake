@@ -33,7 +33,7 @@ function(assay_tests name dir)
   add_executable(${name} ${srcs})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} assay_test_support GTest::gtest_main GTest::gmock)
   set(labels unit ${ARG_LABELS})
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${labels}" ENVIRONMENT "ASSAY_SOURCE_DIR=${CMAKE_SOURCE_DIR};ASSAY_BINARY_DIR=${CMAKE_BINARY_DIR}")
+  # Paths reach tests as compile definitions of assay_test_support (tests/support/test_env.h).
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${labels}")
 endfunction()
 

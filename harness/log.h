@@ -31,7 +31,8 @@ class LogMessage {
 
 }  // namespace assay
 
-#define ASSAY_LOG(level)                                                    \
-  if (::assay::LogLevel::level < ::assay::log_level()) {                    \
-  } else                                                                    \
-    ::assay::LogMessage(::assay::LogLevel::level).stream()
+// A for-loop rather than if/else so the macro nests safely inside an unbraced if.
+#define ASSAY_LOG(level)                                                              \
+  for (bool assay_log_on_ = ::assay::LogLevel::level >= ::assay::log_level(); assay_log_on_; \
+       assay_log_on_ = false)                                                         \
+  ::assay::LogMessage(::assay::LogLevel::level).stream()

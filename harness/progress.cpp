@@ -84,13 +84,16 @@ void Progress::finish() {
   std::lock_guard<std::mutex> lock(mu_);
   if (finished_) return;
   finished_ = true;
+  // Off a TTY, a plain line showing completion may already be out; don't repeat it.
+  if (!tty_ && last_rendered_done_ == done_.load()) return;
   render(true);
 }
 
 void Progress::render(bool final_line) {
   double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  std::string line = format_line(label_, done_.load(), total_, elapsed);
+  last_rendered_done_ = done_.load();
+  std::string line = format_line(label_, last_rendered_done_, total_, elapsed);
   std::lock_guard<std::mutex> lock(stderr_mutex());
   if (tty_) {
     std::fprintf(stderr, "\r\033[K%s", line.c_str());

@@ -42,6 +42,7 @@ class Progress {
   double plain_interval_s_;
   bool tty_;
   bool finished_ = false;
+  int64_t last_rendered_done_ = -1;
   std::atomic<int64_t> done_{0};
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_render_;

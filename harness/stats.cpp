@@ -41,8 +41,7 @@ std::mt19937_64 block_rng(std::uint64_t seed, std::uint64_t block) {
 
 void check_options(const BootstrapOptions& options) {
   ASSAY_CHECK_MSG(options.iterations >= 2, "bootstrap needs at least 2 iterations");
-  ASSAY_CHECK_MSG(options.confidence > 0 && options.confidence < 1,
-                  "confidence must be in (0, 1)");
+  ASSAY_CHECK_MSG(options.confidence > 0 && options.confidence < 1, "confidence must be in (0, 1)");
 }
 
 Interval percentile_interval(std::vector<double>& replicates, double confidence) {

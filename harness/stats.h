@@ -4,8 +4,8 @@
 // Parity: mean_stderr, pooled_sample_stderr, unweighted_mean_stderr and aggregate_subtasks follow
 // lm_eval/api/metrics.py and lm_eval/api/group.py (lm-eval 0.4.x) formula for formula, so a
 // number assay prints next to an lm-eval number is computed the same way. The fixture
-// scripts/fixtures/stats_reference.py reproduces the expected values in tests/harness/stats_test.cpp
-// with lm-eval and scipy.
+// scripts/fixtures/stats_reference.py reproduces the expected values in
+// tests/harness/stats_test.cpp with lm-eval and scipy.
 //
 // Conventions: values are plain doubles; "N/A" in lm-eval's output (e.g. the stderr of a single
 // sample) is std::nullopt here. Inputs that are programmer errors (mismatched span lengths,
@@ -47,15 +47,15 @@ std::optional<double> unweighted_mean_stderr(std::span<const double> stderrs);
 
 // One subtask's contribution to a group.
 struct SubtaskScore {
-  double value = 0;                   // the subtask's metric (e.g. acc)
+  double value = 0;                 // the subtask's metric (e.g. acc)
   std::optional<double> std_error;  // nullopt = "N/A"
-  std::uint64_t n = 0;                // number of documents scored
+  std::uint64_t n = 0;              // number of documents scored
 };
 
 struct GroupScore {
   double value = 0;
   std::optional<double> std_error;  // nullopt when any subtask stderr is N/A (as lm-eval)
-  std::uint64_t n = 0;           // Σ n_i
+  std::uint64_t n = 0;              // Σ n_i
 };
 
 // Micro average: Σ v_i·n_i / Σ n_i (lm-eval's weight_by_size: true, = total correct / total docs
@@ -92,9 +92,9 @@ struct BootstrapOptions {
 };
 
 struct BootstrapResult {
-  double estimate = 0;  // statistic on the original sample
+  double estimate = 0;   // statistic on the original sample
   double std_error = 0;  // Bessel-corrected SD of the replicates (as lm-eval's bootstrap_stderr)
-  Interval ci;          // percentile interval (numpy's default "linear" percentile)
+  Interval ci;           // percentile interval (numpy's default "linear" percentile)
   std::uint32_t iterations = 0;
 };
 
@@ -124,9 +124,9 @@ McNemarResult mcnemar_exact(std::uint64_t only_a, std::uint64_t only_b);
 double binomial_half_cdf(std::uint64_t k, std::uint64_t n);
 
 struct PairedBootstrapResult {
-  double diff = 0;     // mean(b) − mean(a)
+  double diff = 0;       // mean(b) − mean(a)
   double std_error = 0;  // SD of the replicate differences
-  Interval ci;         // percentile interval of the difference
+  Interval ci;           // percentile interval of the difference
   // Two-sided bootstrap p-value for H0: diff = 0,
   //   p = min(1, 2 · min((1 + #{d* <= 0}) / (B + 1), (1 + #{d* >= 0}) / (B + 1))).
   // The +1 keeps p > 0 (a bootstrap with B replicates cannot show p < 1/(B+1)).

@@ -7,7 +7,9 @@
 // crash or an allocation sized by an unchecked count.
 //
 // Lifetime: tensor data pointers and string_views point into the mapping and live as long as
-// the GgufFile. Thread safety: immutable after open(); safe to read from many threads.
+// the GgufFile. Errors: kNotFound (no such file), kIoError (unreadable), kUnsupported (GGUF v1,
+// v4+, big-endian), kCorrupt (everything else). Thread safety: immutable after open(); safe to read
+// from many threads.
 #pragma once
 
 #include <cstdint>
@@ -25,12 +27,27 @@
 namespace assay {
 
 enum class GgufValueType : uint32_t {
-  UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6, BOOL = 7,
-  STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
+  UINT8 = 0,
+  INT8 = 1,
+  UINT16 = 2,
+  INT16 = 3,
+  UINT32 = 4,
+  INT32 = 5,
+  FLOAT32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  UINT64 = 10,
+  INT64 = 11,
+  FLOAT64 = 12,
 };
 
 // One metadata value. Arrays of scalars and strings are kept as vectors (tokenizer arrays are
 // large: 128k strings), nested arrays as a vector of GgufValue.
+//   unsigned integers -> uint64_t; signed -> int64_t; FLOAT32/FLOAT64 -> double; BOOL -> bool;
+//   STRING -> string_view (into the file); arrays of integers or BOOL -> vector<int64_t> (UINT64
+//   values above INT64_MAX are rejected at open); arrays of floats -> vector<double>; arrays of
+//   strings -> vector<string_view>; arrays of arrays -> vector<GgufValue>.
 struct GgufValue {
   GgufValueType type = GgufValueType::UINT8;
   GgufValueType elem_type = GgufValueType::UINT8;  // for ARRAY
@@ -43,10 +60,10 @@ struct GgufValue {
 struct GgufTensorInfo {
   std::string name;
   std::vector<int64_t> ne;  // ggml order: ne[0] is contiguous; n_dims = ne.size() (<= 4)
-  GgmlType type;
-  uint64_t offset;          // relative to the data section
-  uint64_t n_bytes;         // computed from type and ne
-  const uint8_t* data;      // into the mapping
+  GgmlType type = GgmlType::F32;
+  uint64_t offset = 0;            // relative to the data section
+  uint64_t n_bytes = 0;           // computed from type and ne
+  const uint8_t* data = nullptr;  // into the mapping
   int64_t n_elements() const;
 };
 
@@ -62,7 +79,8 @@ class GgufFile {
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }
 
-  const std::map<std::string, GgufValue>& metadata() const { return kv_; }
+  // Sorted by key. std::less<> so callers can look up with a string_view.
+  const std::map<std::string, GgufValue, std::less<>>& metadata() const { return kv_; }
   const GgufValue* find(std::string_view key) const;
   // Typed lookups: any integer type widens; a present key of the wrong type is an error.
   Result<std::optional<int64_t>> get_int(std::string_view key) const;
@@ -77,16 +95,23 @@ class GgufFile {
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
   const GgufTensorInfo* tensor(std::string_view name) const;
 
+  // Bytes of the data section start, from the beginning of the file.
+  uint64_t data_offset() const { return data_offset_; }
+  uint64_t file_size() const { return map_size_ ? map_size_ : memory_size_; }
+
  private:
   GgufFile() = default;
   std::string path_;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
-  std::map<std::string, GgufValue> kv_;
+  std::map<std::string, GgufValue, std::less<>> kv_;
   std::vector<GgufTensorInfo> tensors_;
   std::map<std::string, size_t, std::less<>> tensor_index_;
+  uint64_t data_offset_ = 0;
   void* map_ = nullptr;
   size_t map_size_ = 0;
+  size_t memory_size_ = 0;
+  friend class GgufParser;
 };
 
 }  // namespace assay

@@ -79,6 +79,12 @@ Command unbuilt_command(std::string name, std::string summary, std::string usage
 
 // Subcommands (one file each).
 Command data_command();
+Command run_command();
+Command generate_command();
+Command tokenize_command();
+Command inspect_command();
+Command gate_command();
+Command perplexity_command();
 Command version_command();
 
 }  // namespace assay::cli

@@ -5,28 +5,17 @@ namespace assay::cli {
 
 std::vector<Command> all_commands() {
   std::vector<Command> c;
-  c.push_back(unbuilt_command("run", "evaluate a model on tasks (lm-eval compatible)",
-                              "assay run --model SPEC --tasks a,b [--num-fewshot N] [--limit N] "
-                              "[--output DIR] [--log-samples]",
-                              "evaluation core, issue #5"));
-  c.push_back(unbuilt_command("tokenize", "print the token ids of text",
-                              "assay tokenize --model SPEC (--text S | --file F)",
-                              "tokenizers, issue #3"));
-  c.push_back(unbuilt_command("inspect", "show a model's architecture, tensors and tokenizer",
-                              "assay inspect --model SPEC", "model files, issue #3"));
-  c.push_back(unbuilt_command("perplexity", "llama-perplexity-compatible perplexity",
-                              "assay perplexity --model SPEC --file F [--ctx N]",
-                              "CPU engine, issue #4"));
-  c.push_back(unbuilt_command("generate", "generate text from a prompt",
-                              "assay generate --model SPEC --prompt S", "CPU engine, issue #4"));
+  c.push_back(run_command());
+  c.push_back(tokenize_command());
+  c.push_back(inspect_command());
+  c.push_back(perplexity_command());
+  c.push_back(generate_command());
   c.push_back(unbuilt_command("serve", "OpenAI-compatible HTTP server over a local model",
                               "assay serve --model SPEC [--host H] [--port N] [--api-key K]",
                               "serve, issue #6"));
   c.push_back(unbuilt_command("report", "self-contained HTML report of runs",
                               "assay report RUN... -o report.html", "reports, issue #8"));
-  c.push_back(unbuilt_command("gate", "statistical regression gate between two runs",
-                              "assay gate --baseline A --candidate B [--junit out.xml]",
-                              "gates, issue #8"));
+  c.push_back(gate_command());
   c.push_back(unbuilt_command("gen", "generate training data (skillmix, noninstruct, weak2strong)",
                               "assay gen skillmix | noninstruct | weak2strong ...",
                               "data generators (not yet filed)"));

@@ -94,7 +94,15 @@ class MmluTask : public Task {
     for (int i = 0; i < num_fewshot_ && i < static_cast<int>(dev_.size()); ++i) {
       shots += doc_to_text(dev_[i]) + " " + kLetters[dev_[i].answer] + "\n\n";
     }
-    header_ = description_ + shots;
+    // lm-eval's system prompt: maybe_delimit(system_instruction, description, "\n\n"), rendered as
+    // plain text with no delimiter before the first example.
+    std::string system = description_;
+    const std::string& si = opts.system_instruction;
+    if (!si.empty()) {
+      const bool ws = unicode_rstrip(si) != si || unicode_lstrip(description_) != description_;
+      system = si + (ws ? "" : "\n\n") + description_;
+    }
+    header_ = system + shots;
   }
 
   const std::string& name() const override { return name_; }

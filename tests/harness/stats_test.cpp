@@ -110,6 +110,20 @@ TEST(StatsTest, McNemarMatchesScipyBinomtest) {
   EXPECT_EQ(mcnemar_exact(0, 0).p_value, 1.0);
 }
 
+TEST(StatsTest, McNemarStaysInRangeForHugeCounts) {
+  // Far tails underflow to 0 rather than producing NaN or negative values; symmetric counts give
+  // exactly 1.
+  for (std::uint64_t n : {1000ull, 100000ull, 1000000ull, 10000000ull}) {
+    for (double frac : {0.0, 0.3, 0.49, 0.4999, 0.5}) {
+      const auto a = static_cast<std::uint64_t>(frac * static_cast<double>(n));
+      const double p = mcnemar_exact(a, n - a).p_value;
+      EXPECT_TRUE(p >= 0 && p <= 1) << a << "/" << n << " p=" << p;
+      EXPECT_EQ(mcnemar_exact(a, n - a).p_value, mcnemar_exact(n - a, a).p_value);
+    }
+    EXPECT_EQ(mcnemar_exact(n / 2, n / 2).p_value, 1.0);
+  }
+}
+
 TEST(StatsTest, McNemarAgreesWithDirectSumForSmallN) {
   // Independent check: P[X <= k] summed term by term from exact binomial coefficients.
   for (std::uint64_t n = 1; n <= 40; ++n) {
@@ -226,14 +240,13 @@ TEST(StatsTest, BootstrapStderrOfMeanApproachesClosedForm) {
 
 TEST(StatsTest, BootstrapOfMedianWorksForArbitraryStatistic) {
   const std::vector<double> xs = {5, 5, 5, 5, 5};
-  const BootstrapResult r = bootstrap(
-      xs,
-      [](std::span<const double> s) {
-        std::vector<double> v(s.begin(), s.end());
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
-      },
-      {});
+  const BootstrapResult r = bootstrap(xs,
+                                      [](std::span<const double> s) {
+                                        std::vector<double> v(s.begin(), s.end());
+                                        std::sort(v.begin(), v.end());
+                                        return v[v.size() / 2];
+                                      },
+                                      {});
   EXPECT_EQ(r.estimate, 5);
   EXPECT_EQ(r.std_error, 0);
   EXPECT_EQ(r.ci.low, 5);

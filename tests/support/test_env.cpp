@@ -18,6 +18,11 @@ std::string source_dir() {
   return ASSAY_SOURCE_DIR_DEFAULT;
 }
 
+std::string binary_dir() {
+  if (const char* s = std::getenv("ASSAY_BINARY_DIR"); s && *s) return s;
+  return ASSAY_BINARY_DIR_DEFAULT;
+}
+
 std::string data_dir() {
   if (const char* s = std::getenv("ASSAY_DATA"); s && *s) return s;
   return (fs::path(source_dir()) / ".." / "shared" / "data").lexically_normal().string();

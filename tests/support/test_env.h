@@ -9,6 +9,8 @@ namespace assay::testing {
 std::string data_dir();
 // The source tree root ($ASSAY_SOURCE_DIR, set by CTest).
 std::string source_dir();
+// The build tree root ($ASSAY_BINARY_DIR, else the configured one): where `assay` is.
+std::string binary_dir();
 // A fresh empty directory under the system temp dir, removed by the destructor.
 class TempDir {
  public:

@@ -19,7 +19,7 @@ struct RunResult {
 };
 
 RunResult run_assay(const std::string& args, const std::string& env = "") {
-  std::string bin = std::string(std::getenv("ASSAY_BINARY_DIR") ? std::getenv("ASSAY_BINARY_DIR") : ".") + "/assay";
+  std::string bin = testing::binary_dir() + "/assay";
   std::string cmd = env + " " + bin + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;

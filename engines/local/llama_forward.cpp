@@ -1,0 +1,173 @@
+#include "engines/local/llama_forward.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "engines/local/tensor_names.h"
+
+namespace assay {
+namespace {
+
+// Places a tensor on the device: in place when host memory is device memory.
+const void* device_data(Ops& ops, const TensorView& t, std::vector<void*>* owned) {
+  if (ops.host_memory_is_device()) return t.data;
+  void* d = ops.alloc(t.n_bytes);
+  ops.upload(d, t.data, t.n_bytes);
+  owned->push_back(d);
+  return d;
+}
+
+Result<TensorRef> matrix(Ops& ops, const ModelFiles& f, const std::string& name, int64_t ne0,
+                         int64_t ne1, std::vector<void*>* owned) {
+  const TensorView* t = f.tensor(name);
+  if (!t) return not_found(f.path() + ": tensor " + name + " is missing");
+  if (t->ne.size() != 2 || t->ne[0] != ne0 || t->ne[1] != ne1) {
+    return corrupt(f.path() + ": tensor " + name + " has the wrong shape");
+  }
+  if (!ops.supports_type(t->type)) {
+    return unsupported(f.path() + ": tensor " + name + " has type " +
+                       std::string(ggml_type_traits(static_cast<uint32_t>(t->type))->name) +
+                       ", which the " + std::string(ops.name()) + " backend cannot compute with");
+  }
+  TensorRef r;
+  r.data = device_data(ops, *t, owned);
+  r.type = t->type;
+  r.ne0 = ne0;
+  r.ne1 = ne1;
+  r.row_bytes = static_cast<size_t>(ggml_row_bytes(t->type, ne0));
+  return r;
+}
+
+Result<const float*> vec(Ops& ops, const ModelFiles& f, const std::string& name, int64_t n,
+                         bool optional, std::vector<void*>* owned) {
+  const TensorView* t = f.tensor(name);
+  if (!t) {
+    if (optional) return static_cast<const float*>(nullptr);
+    return not_found(f.path() + ": tensor " + name + " is missing");
+  }
+  if (t->type != GgmlType::F32 || t->n_elements() != n) {
+    return corrupt(f.path() + ": tensor " + name + " must be F32 with " + std::to_string(n) +
+                   " elements");
+  }
+  return static_cast<const float*>(device_data(ops, *t, owned));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LlamaForward>> LlamaForward::create(Ops& ops, const ModelFiles& files,
+                                                           int32_t n_cache_rows,
+                                                           int32_t max_tokens, GgmlType kv_type) {
+  if (!files.has_weights()) return failed_precondition(files.path() + ": " + files.weights_status());
+  std::unique_ptr<LlamaForward> fw(new LlamaForward(ops));
+  fw->hp_ = files.hparams();
+  const LlamaHparams& hp = fw->hp_;
+  fw->max_tokens_ = max_tokens;
+  auto* owned = &fw->owned_;
+  const int64_t n_embd = hp.n_embd, hd = hp.head_dim;
+  const int64_t nq = hp.n_head * hd, nkv = hp.n_head_kv * hd;
+  ASSAY_ASSIGN_OR_RETURN(fw->w_.tok_embd, matrix(ops, files, "token_embd.weight", n_embd, hp.n_vocab, owned));
+  const TensorView& out = files.output_weight();
+  ASSAY_ASSIGN_OR_RETURN(fw->w_.output, matrix(ops, files, out.name, n_embd, hp.n_vocab, owned));
+  ASSAY_ASSIGN_OR_RETURN(fw->w_.output_norm, vec(ops, files, "output_norm.weight", n_embd, false, owned));
+  ASSAY_ASSIGN_OR_RETURN(fw->w_.rope_freqs, vec(ops, files, "rope_freqs.weight", hp.n_rot / 2, true, owned));
+  for (int64_t l = 0; l < hp.n_layer; ++l) {
+    std::string p = "blk." + std::to_string(l) + ".";
+    LlamaLayerWeights lw;
+    ASSAY_ASSIGN_OR_RETURN(lw.attn_norm, vec(ops, files, p + "attn_norm.weight", n_embd, false, owned));
+    ASSAY_ASSIGN_OR_RETURN(lw.wq, matrix(ops, files, p + "attn_q.weight", n_embd, nq, owned));
+    ASSAY_ASSIGN_OR_RETURN(lw.wk, matrix(ops, files, p + "attn_k.weight", n_embd, nkv, owned));
+    ASSAY_ASSIGN_OR_RETURN(lw.wv, matrix(ops, files, p + "attn_v.weight", n_embd, nkv, owned));
+    ASSAY_ASSIGN_OR_RETURN(lw.wo, matrix(ops, files, p + "attn_output.weight", nq, n_embd, owned));
+    ASSAY_ASSIGN_OR_RETURN(lw.bq, vec(ops, files, p + "attn_q.bias", nq, !hp.qkv_bias, owned));
+    ASSAY_ASSIGN_OR_RETURN(lw.bk, vec(ops, files, p + "attn_k.bias", nkv, !hp.qkv_bias, owned));
+    ASSAY_ASSIGN_OR_RETURN(lw.bv, vec(ops, files, p + "attn_v.bias", nkv, !hp.qkv_bias, owned));
+    ASSAY_ASSIGN_OR_RETURN(lw.ffn_norm, vec(ops, files, p + "ffn_norm.weight", n_embd, false, owned));
+    ASSAY_ASSIGN_OR_RETURN(lw.w_gate, matrix(ops, files, p + "ffn_gate.weight", n_embd, hp.n_ff, owned));
+    ASSAY_ASSIGN_OR_RETURN(lw.w_up, matrix(ops, files, p + "ffn_up.weight", n_embd, hp.n_ff, owned));
+    ASSAY_ASSIGN_OR_RETURN(lw.w_down, matrix(ops, files, p + "ffn_down.weight", hp.n_ff, n_embd, owned));
+    fw->w_.layers.push_back(lw);
+  }
+  fw->rope_.style = hp.rope_type == RopeType::kNeox ? RopeStyle::kNeox : RopeStyle::kNorm;
+  fw->rope_.n_rot = static_cast<int>(hp.n_rot);
+  fw->rope_.freq_base = hp.rope_theta;
+  fw->rope_.freq_scale =
+      hp.rope_scaling == RopeScalingType::kLinear && hp.rope_scale_factor > 0 ? 1.0f / hp.rope_scale_factor : 1.0f;
+  fw->rope_.freq_factors = fw->w_.rope_freqs;
+  fw->attn_.n_head = static_cast<int>(hp.n_head);
+  fw->attn_.n_head_kv = static_cast<int>(hp.n_head_kv);
+  fw->attn_.head_dim = static_cast<int>(hd);
+  fw->attn_.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+
+  // KV cache: one K and one V matrix [n_cache_rows, n_kv] per layer.
+  size_t row_bytes = static_cast<size_t>(ggml_row_bytes(kv_type, nkv));
+  for (int64_t l = 0; l < hp.n_layer; ++l) {
+    for (auto* cache : {&fw->k_cache_, &fw->v_cache_}) {
+      MutableTensorRef c;
+      c.data = ops.alloc(row_bytes * n_cache_rows);
+      ops.fill_zero(c.data, row_bytes * n_cache_rows);
+      owned->push_back(c.data);
+      c.type = kv_type;
+      c.ne0 = nkv;
+      c.ne1 = n_cache_rows;
+      c.row_bytes = row_bytes;
+      cache->push_back(c);
+      fw->kv_bytes_ += static_cast<int64_t>(row_bytes) * n_cache_rows;
+    }
+  }
+  auto scratch = [&](int64_t width) {
+    void* p = ops.alloc(sizeof(float) * static_cast<size_t>(width * max_tokens));
+    owned->push_back(p);
+    return static_cast<float*>(p);
+  };
+  fw->x_ = scratch(n_embd);
+  fw->xn_ = scratch(n_embd);
+  fw->q_ = scratch(nq);
+  fw->k_ = scratch(nkv);
+  fw->v_ = scratch(nkv);
+  fw->attn_out_ = scratch(nq);
+  fw->tmp_ = scratch(std::max(n_embd, nq));
+  fw->gate_ = scratch(hp.n_ff);
+  fw->up_ = scratch(hp.n_ff);
+  return fw;
+}
+
+LlamaForward::~LlamaForward() {
+  for (void* p : owned_) ops_.free(p);
+}
+
+void LlamaForward::forward(std::span<const int32_t> ids, std::span<const int32_t> positions,
+                           std::span<const int32_t> rows, const AttentionLayout& layout,
+                           float* hidden_out) {
+  const int64_t n = static_cast<int64_t>(ids.size());
+  ASSAY_CHECK(n > 0 && n <= max_tokens_);
+  ASSAY_CHECK(positions.size() == ids.size() && rows.size() == ids.size());
+  const int64_t n_embd = hp_.n_embd;
+  ops_.embed(w_.tok_embd, ids, x_);
+  for (const LlamaLayerWeights& lw : w_.layers) {
+    size_t li = static_cast<size_t>(&lw - w_.layers.data());
+    ops_.rms_norm(x_, lw.attn_norm, xn_, n, n_embd, hp_.rms_eps);
+    ops_.matmul(xn_, n, lw.wq, lw.bq, q_);
+    ops_.matmul(xn_, n, lw.wk, lw.bk, k_);
+    ops_.matmul(xn_, n, lw.wv, lw.bv, v_);
+    ops_.rope(q_, n, attn_.n_head, attn_.head_dim, positions, rope_);
+    ops_.rope(k_, n, attn_.n_head_kv, attn_.head_dim, positions, rope_);
+    ops_.store_rows(k_, rows, k_cache_[li]);
+    ops_.store_rows(v_, rows, v_cache_[li]);
+    ops_.attention(q_, k_cache_[li].view(), v_cache_[li].view(), layout, attn_, attn_out_);
+    ops_.matmul(attn_out_, n, lw.wo, nullptr, tmp_);
+    ops_.add(x_, tmp_, x_, n * n_embd);
+    ops_.rms_norm(x_, lw.ffn_norm, xn_, n, n_embd, hp_.rms_eps);
+    ops_.matmul(xn_, n, lw.w_gate, nullptr, gate_);
+    ops_.matmul(xn_, n, lw.w_up, nullptr, up_);
+    ops_.swiglu(gate_, up_, gate_, n, hp_.n_ff);
+    ops_.matmul(gate_, n, lw.w_down, nullptr, tmp_);
+    ops_.add(x_, tmp_, x_, n * n_embd);
+  }
+  ops_.rms_norm(x_, w_.output_norm, hidden_out, n, n_embd, hp_.rms_eps);
+}
+
+void LlamaForward::logits(const float* hidden, int64_t n, float* logits_out) {
+  ops_.matmul(hidden, n, w_.output, nullptr, logits_out);
+}
+
+}  // namespace assay

@@ -1,0 +1,94 @@
+#include "harness/cli/model_factory.h"
+
+#include <set>
+
+#include "engines/local/cpu/cpu_ops.h"
+#include "engines/local/local_model.h"
+#include "engines/remote/remote_model.h"
+#include "harness/model_spec.h"
+#include "harness/suggest.h"
+
+namespace assay::cli {
+
+Result<std::map<std::string, std::string>> parse_kv_list(const std::string& text,
+                                                         const std::string& flag) {
+  std::map<std::string, std::string> out;
+  size_t start = 0;
+  while (start <= text.size() && !text.empty()) {
+    size_t comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) {
+      size_t eq = item.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return invalid_argument(flag + ": expected key=value, got '" + item + "'");
+      }
+      out[item.substr(0, eq)] = item.substr(eq + 1);
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+namespace {
+
+Result<int64_t> int_arg(const std::map<std::string, std::string>& a, const std::string& k, int64_t dflt) {
+  auto it = a.find(k);
+  if (it == a.end()) return dflt;
+  try {
+    size_t pos = 0;
+    long long v = std::stoll(it->second, &pos);
+    if (pos != it->second.size()) throw 1;
+    return static_cast<int64_t>(v);
+  } catch (...) {
+    return invalid_argument("--model-args " + k + "=" + it->second + ": expected an integer");
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> make_model(const std::string& spec,
+                                          const std::map<std::string, std::string>& model_args) {
+  ASSAY_ASSIGN_OR_RETURN(ModelSpec ms, parse_model_spec(spec));
+  if (ms.kind != ModelKind::kLocal) {
+    ModelArgs args(model_args.begin(), model_args.end());
+    return make_remote_model(spec, args);
+  }
+  static const std::set<std::string> kKnown = {"n_ctx", "max_length", "n_batch", "cache_rows",
+                                               "threads", "add_bos", "chat_template", "kv_type"};
+  for (const auto& [k, v] : model_args) {
+    if (!kKnown.count(k)) {
+      return invalid_argument("--model-args: unknown key '" + k + "'" +
+                              did_you_mean(k, {kKnown.begin(), kKnown.end()}) +
+                              " (known: n_ctx, n_batch, cache_rows, threads, add_bos, chat_template, kv_type)");
+    }
+  }
+  LocalModelOptions lo;
+  // max_length is lm-eval's spelling of the same thing.
+  ASSAY_ASSIGN_OR_RETURN(int64_t max_length, int_arg(model_args, "max_length", 0));
+  ASSAY_ASSIGN_OR_RETURN(int64_t n_ctx, int_arg(model_args, "n_ctx", max_length));
+  lo.n_ctx = static_cast<int32_t>(n_ctx);
+  ASSAY_ASSIGN_OR_RETURN(int64_t n_batch, int_arg(model_args, "n_batch", 512));
+  lo.n_batch = static_cast<int32_t>(n_batch);
+  ASSAY_ASSIGN_OR_RETURN(int64_t rows, int_arg(model_args, "cache_rows", 0));
+  lo.cache_rows = static_cast<int32_t>(rows);
+  if (auto it = model_args.find("add_bos"); it != model_args.end()) {
+    if (it->second != "true" && it->second != "false" && it->second != "1" && it->second != "0") {
+      return invalid_argument("--model-args add_bos=" + it->second + ": expected true or false");
+    }
+    lo.add_bos = it->second == "true" || it->second == "1";
+  }
+  if (auto it = model_args.find("chat_template"); it != model_args.end()) lo.chat_template = it->second;
+  if (auto it = model_args.find("kv_type"); it != model_args.end()) {
+    if (it->second == "f32") lo.kv_type = GgmlType::F32;
+    else if (it->second == "f16") lo.kv_type = GgmlType::F16;
+    else return invalid_argument("--model-args kv_type=" + it->second + ": expected f16 or f32");
+  }
+  ASSAY_ASSIGN_OR_RETURN(int64_t threads, int_arg(model_args, "threads", 0));
+  CpuOpsOptions co;
+  co.n_threads = static_cast<int>(threads);
+  ASSAY_ASSIGN_OR_RETURN(auto m, LocalModel::load(ms.target, spec, std::make_unique<CpuOps>(co), lo));
+  return std::unique_ptr<Model>(std::move(m));
+}
+
+}  // namespace assay::cli

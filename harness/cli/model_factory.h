@@ -1,0 +1,20 @@
+// Builds a Model from a --model SPEC and --model-args k=v,... (the CLI's one place that knows
+// every engine).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "harness/model.h"
+
+namespace assay::cli {
+
+// "k=v,k2=v2" -> map. Errors name the malformed item.
+Result<std::map<std::string, std::string>> parse_kv_list(const std::string& text,
+                                                         const std::string& flag);
+
+Result<std::unique_ptr<Model>> make_model(const std::string& spec,
+                                          const std::map<std::string, std::string>& model_args);
+
+}  // namespace assay::cli

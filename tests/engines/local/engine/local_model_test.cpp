@@ -1,0 +1,215 @@
+// The engine's numbers against independent references: a float64 numpy forward pass
+// (scripts/fixtures/tiny_llama_reference.py) on tiny random models in the HF layout, the same
+// weights written as GGUF, and batch/order independence on the real default model.
+#include "engines/local/local_model.h"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <cmath>
+
+#include "engines/local/cpu/cpu_ops.h"
+#include "harness/model_spec.h"
+#include "tests/support/test_env.h"
+#include "tests/support/tiny_model_writer.h"
+
+namespace assay {
+namespace {
+
+std::string testdata(const std::string& name) {
+  return testing::source_dir() + "/tests/engines/local/engine/testdata/" + name;
+}
+
+std::unique_ptr<LocalModel> load(const std::string& path, LocalModelOptions o = {}) {
+  o.require_tokenizer = false;
+  o.kv_type = GgmlType::F32;
+  auto m = LocalModel::load(path, "local:" + path, std::make_unique<CpuOps>(), o);
+  EXPECT_TRUE(m.ok()) << m.status().message();
+  return m.ok() ? std::move(m).value() : nullptr;
+}
+
+class NumpyReference : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(NumpyReference, LogprobsAgreeToRelativeError1e4) {
+  std::string dir = testdata(GetParam());
+  auto model = load(dir);
+  ASSERT_NE(model, nullptr);
+  simdjson::dom::parser parser;
+  simdjson::dom::element ref = parser.load(dir + "/reference.json");
+  std::vector<int32_t> tokens;
+  for (int64_t t : ref["tokens"].get_array()) tokens.push_back(static_cast<int32_t>(t));
+  std::vector<std::vector<double>> lp;
+  for (simdjson::dom::element row : ref["logprobs"].get_array()) {
+    std::vector<double> r;
+    for (double x : row.get_array()) r.push_back(x);
+    lp.push_back(r);
+  }
+  // Every prefix's full distribution.
+  for (size_t n = 1; n <= tokens.size(); ++n) {
+    auto logits = model->last_logits(std::span<const int32_t>(tokens.data(), n));
+    ASSERT_TRUE(logits.ok());
+    double mx = -1e30, z = 0;
+    for (float v : *logits) mx = std::max<double>(mx, v);
+    for (float v : *logits) z += std::exp(v - mx);
+    for (size_t v = 0; v < logits->size(); ++v) {
+      double got = (*logits)[v] - mx - std::log(z);
+      double want = lp[n - 1][v];
+      ASSERT_NEAR(got, want, 1e-4 * std::max(1.0, std::abs(want))) << "position " << n - 1 << " token " << v;
+    }
+  }
+  // And the scoring path.
+  TokenScoreItem item{tokens, 1, true};
+  auto s = model->score_tokens(std::span<const TokenScoreItem>(&item, 1));
+  ASSERT_TRUE(s[0].ok());
+  double want_sum = 0;
+  for (size_t p = 1; p < tokens.size(); ++p) {
+    want_sum += lp[p - 1][tokens[p]];
+    EXPECT_NEAR(s[0]->token_logprobs[p - 1], lp[p - 1][tokens[p]], 1e-4 * std::max(1.0, std::abs(lp[p - 1][tokens[p]])));
+  }
+  EXPECT_NEAR(s[0]->logprob, want_sum, 1e-4 * std::abs(want_sum));
+}
+
+INSTANTIATE_TEST_SUITE_P(TinyModels, NumpyReference,
+                         ::testing::Values("llama_gqa", "llama3_scaled_tied", "qwen2_bias"));
+
+TEST(LocalModel, SameWeightsAsHfFolderAndGgufGiveTheSameLogits) {
+  testing::TempDir tmp;
+  for (bool llama3 : {false, true}) {
+    TinyModelSpec spec;
+    spec.llama3_rope_scaling = llama3;
+    spec.seed = llama3 ? 7 : 3;
+    ASSERT_TRUE(write_tiny_hf_model(spec, tmp.file(llama3 ? "hf3" : "hf")).ok());
+    ASSERT_TRUE(write_tiny_gguf_model(spec, tmp.file(llama3 ? "m3.gguf" : "m.gguf")).ok());
+    auto hf = load(tmp.file(llama3 ? "hf3" : "hf"));
+    auto gg = load(tmp.file(llama3 ? "m3.gguf" : "m.gguf"));
+    ASSERT_TRUE(hf && gg);
+    std::vector<int32_t> toks = {1, 4, 9, 16, 25, 36, 49, 64, 81, 3, 5, 7, 11, 13, 17, 19, 23, 29};
+    for (size_t n : {size_t{1}, size_t{5}, toks.size()}) {
+      auto a = hf->last_logits(std::span<const int32_t>(toks.data(), n));
+      auto b = gg->last_logits(std::span<const int32_t>(toks.data(), n));
+      ASSERT_TRUE(a.ok() && b.ok());
+      ASSERT_EQ(a->size(), b->size());
+      for (size_t v = 0; v < a->size(); ++v) {
+        ASSERT_NEAR((*a)[v], (*b)[v], 1e-4 * std::max(1.0f, std::abs((*a)[v]))) << n << " " << v;
+      }
+    }
+  }
+}
+
+// Batching, order, n_batch and thread count must not change any result (bit for bit).
+TEST(LocalModel, ResultsIndependentOfBatchingOrderAndThreads) {
+  auto path = default_model_path();
+  ASSERT_TRUE(path.ok()) << path.status().message();
+  std::vector<LoglikelihoodRequest> reqs;
+  std::string header = "The following are questions about the world.\n\nQ: What is the capital of France?\nA:";
+  for (const char* c : {" Paris", " London", " Rome", " Berlin"}) reqs.push_back({header, c});
+  reqs.push_back({"Once upon a time", " there was a cat."});
+  reqs.push_back({"", "Hello world"});
+  reqs.push_back({"1, 2, 3, 4,", " 5, 6"});
+  std::vector<std::vector<LoglikelihoodResponse>> runs;
+  for (int variant = 0; variant < 3; ++variant) {
+    LocalModelOptions o;
+    o.n_batch = variant == 0 ? 512 : variant == 1 ? 7 : 64;
+    CpuOpsOptions co;
+    co.n_threads = variant == 2 ? 1 : 2;
+    auto m = LocalModel::load(*path, "default", std::make_unique<CpuOps>(co), o);
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    std::vector<LoglikelihoodRequest> rq = reqs;
+    if (variant == 1) std::reverse(rq.begin(), rq.end());
+    std::vector<LoglikelihoodResponse> got;
+    if (variant == 2) {
+      // One request at a time.
+      for (const auto& r : rq) got.push_back(*(*m)->loglikelihood(std::span(&r, 1))[0]);
+    } else {
+      for (auto& r : (*m)->loglikelihood(rq)) {
+        ASSERT_TRUE(r.ok()) << r.status().message();
+        got.push_back(*r);
+      }
+    }
+    if (variant == 1) std::reverse(got.begin(), got.end());
+    runs.push_back(got);
+  }
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    EXPECT_EQ(runs[0][i].logprob, runs[1][i].logprob) << i;
+    EXPECT_EQ(runs[0][i].logprob, runs[2][i].logprob) << i;
+    EXPECT_EQ(runs[0][i].is_greedy, runs[2][i].is_greedy) << i;
+    EXPECT_LT(runs[0][i].logprob, 0.0);
+  }
+  // A sensible model prefers Paris.
+  EXPECT_GT(runs[0][0].logprob, runs[0][1].logprob);
+  EXPECT_GT(runs[0][0].logprob, runs[0][3].logprob);
+}
+
+TEST(LocalModel, SharedContextIsComputedOnce) {
+  auto path = default_model_path();
+  ASSERT_TRUE(path.ok()) << path.status().message();
+  auto m = std::move(LocalModel::load(*path, "default", std::make_unique<CpuOps>())).value();
+  std::string ctx;
+  for (int i = 0; i < 40; ++i) ctx += "This sentence is part of a long shared header. ";
+  std::vector<LoglikelihoodRequest> reqs;
+  for (const char* c : {" A", " B", " C", " D"}) reqs.push_back({ctx + "\nAnswer:", c});
+  auto r = m->loglikelihood(reqs);
+  int64_t ctx_tokens = static_cast<int64_t>(m->tokenizer().encode(ctx + "\nAnswer:", false, false).size());
+  // Each option adds no new row (its token is only predicted), so the context is computed once.
+  EXPECT_LE(m->tokens_computed(), ctx_tokens + 1);
+  // A second question with the same header reuses it.
+  int64_t before = m->tokens_computed();
+  LoglikelihoodRequest q2{ctx + "\nQuestion two?\nAnswer:", " A"};
+  (void)m->loglikelihood(std::span(&q2, 1));
+  EXPECT_LT(m->tokens_computed() - before, 10);
+}
+
+TEST(LocalModel, TooLongPromptFailsAloneWithAClearMessage) {
+  auto path = default_model_path();
+  ASSERT_TRUE(path.ok()) << path.status().message();
+  LocalModelOptions o;
+  o.n_ctx = 64;
+  auto m = std::move(LocalModel::load(*path, "default", std::make_unique<CpuOps>(), o)).value();
+  std::string long_ctx;
+  for (int i = 0; i < 100; ++i) long_ctx += "word ";
+  std::vector<LoglikelihoodRequest> reqs = {{long_ctx, " end"}, {"short", " one"}};
+  auto r = m->loglikelihood(reqs);
+  ASSERT_FALSE(r[0].ok());
+  EXPECT_NE(r[0].status().message().find("longer than the context"), std::string::npos);
+  EXPECT_TRUE(r[1].ok());
+  std::vector<GenerateRequest> g(1);
+  g[0].context = long_ctx;
+  auto gr = m->generate_until(g);
+  ASSERT_FALSE(gr[0].ok());
+  EXPECT_NE(gr[0].status().message().find("does not fit the context"), std::string::npos);
+}
+
+TEST(LocalModel, GreedyGenerationStopsAtStopStringsAndMaxTokens) {
+  auto path = default_model_path();
+  ASSERT_TRUE(path.ok()) << path.status().message();
+  auto m = std::move(LocalModel::load(*path, "default", std::make_unique<CpuOps>())).value();
+  std::vector<GenerateRequest> g(3);
+  g[0].context = "1, 2, 3, 4, 5,";
+  g[0].params.max_gen_toks = 8;
+  g[1].context = "1, 2, 3, 4, 5,";
+  g[1].params.until = {"8"};
+  g[1].params.max_gen_toks = 32;
+  g[2].messages = {{"user", "What is the capital of France?"}};
+  g[2].params.max_gen_toks = 24;
+  auto r = m->generate_until(g);
+  ASSERT_TRUE(r[0].ok() && r[1].ok() && r[2].ok()) << r[2].status().message();
+  EXPECT_EQ(r[0]->finish_reason, "length");
+  EXPECT_EQ(r[0]->usage.completion_tokens, 8);
+  EXPECT_EQ(r[1]->finish_reason, "stop");
+  EXPECT_EQ(r[1]->text.find('8'), std::string::npos);
+  EXPECT_EQ(r[1]->text.rfind(" 6, 7,", 0), 0u) << r[1]->text;
+  // The chat request went through SmolLM2's ChatML template (with its default system turn).
+  std::string rendered =
+      "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+      "Face<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n"
+      "<|im_start|>assistant\n";
+  EXPECT_EQ(r[2]->usage.prompt_tokens,
+            static_cast<int64_t>(m->tokenizer().encode(rendered, false, true).size()));
+  EXPECT_FALSE(r[2]->text.empty());
+  // Greedy decoding is deterministic.
+  auto again = m->generate_until(std::span(&g[0], 1));
+  EXPECT_EQ(again[0]->text, r[0]->text);
+}
+
+}  // namespace
+}  // namespace assay
