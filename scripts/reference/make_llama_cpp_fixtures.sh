@@ -14,7 +14,9 @@
 #                    arg 2 overrides
 #   OUT              fixture folder (default <repo>/tests/engines/local/testdata/llama_cpp)
 #   WORK             scratch folder for big intermediates (default: a fresh mktemp -d)
-#   THREADS          CPU threads for llama.cpp (default 2)
+#   THREADS          CPU threads for llama-perplexity / llama-bench (default 2)
+#   GREEDY_THREADS   threads for the greedy helper (default 1: token-by-token decoding with 2
+#                    OpenMP threads on a busy 2-core machine was ~100x slower; same tokens)
 #   WEBTEXT          webtext JSONL (default /work/shared/data/webtext_sample/webtext.test.jsonl)
 #   STEPS            space-separated subset of: webtext ppl kld greedy tokenize bench
 #                    (default: all, in that order)
@@ -40,6 +42,7 @@ MODEL="${2:-${MODEL:-$HOME/.cache/assay/models/SmolLM2-135M-Instruct.Q4_1.gguf}}
 OUT="${OUT:-$repo/tests/engines/local/testdata/llama_cpp}"
 WORK="${WORK:-$(mktemp -d /tmp/llama_cpp_fixtures.XXXXXX)}"
 THREADS="${THREADS:-2}"
+GREEDY_THREADS="${GREEDY_THREADS:-1}"
 WEBTEXT="${WEBTEXT:-/work/shared/data/webtext_sample/webtext.test.jsonl}"
 STEPS="${STEPS:-webtext ppl kld greedy tokenize bench}"
 PY="python3 $here/llama_cpp_fixture_data.py"
@@ -123,7 +126,7 @@ fi
 
 if has_step greedy; then
   $PY prompts "$WORK/prompts.hex"
-  helper "$MODEL" "$WORK/prompts.hex" $N_PREDICT "$THREADS" \
+  helper "$MODEL" "$WORK/prompts.hex" $N_PREDICT "$GREEDY_THREADS" \
     > "$WORK/greedy.raw" 2> "$WORK/greedy.log"
   cat "$WORK/greedy.log"
   bos_id="$(sed -n 's/.* bos=\([0-9-]*\) .*/\1/p' "$WORK/greedy.log" | head -1)"
