@@ -4,7 +4,8 @@
 Python standard library only. Subcommands:
   webtext JSONL N OUT            first N docs joined with "\\n\\n" (exact bytes, no trailing newline)
   prompts OUT.hex                the 100 greedy prompts, one per line, UTF-8 hex encoded
-  greedy PROMPTS.hex RAW OUT     llama_cpp_greedy output -> greedy_32.jsonl
+  greedy PROMPTS.hex RAW OUT BOS_ID ADD_BOS
+                                 llama_cpp_greedy output -> greedy_32.jsonl
   strings OUT_DIR                the tokenizer strings, one file each (str_000.txt ...) + list.hex
   tokenize STR_DIR RESULTS OUT [SPECIAL_RAW]
                                  llama-tokenize outputs (+ llama_cpp_greedy N_PREDICT=0 output
@@ -238,8 +239,11 @@ def ids(s):
     return [int(x) for x in s.split(",")] if s else []
 
 
-def cmd_greedy(prompts_hex, raw, out, bos_id):
+def cmd_greedy(prompts_hex, raw, out, bos_id, add_bos):
+    # bos_added: llama.cpp prepended BOS (vocab add_bos is true). A ChatML prompt's literal
+    # leading <|im_start|> is the same id as SmolLM2's BOS (1) but was not *added*.
     bos_id = int(bos_id)
+    add_bos = add_bos == "1"
     prompts = [bytes.fromhex(l.strip()).decode("utf-8") for l in open(prompts_hex) if l.strip()]
     rows = [l.rstrip("\n") for l in open(raw) if l.startswith("prompt_tokens=")]
     assert len(rows) == len(prompts), (len(rows), len(prompts))
@@ -253,7 +257,7 @@ def cmd_greedy(prompts_hex, raw, out, bos_id):
             rec = {
                 "prompt": p,
                 "prompt_tokens": pt,
-                "bos_added": bool(pt) and pt[0] == bos_id,
+                "bos_added": add_bos and bool(pt) and pt[0] == bos_id,
                 "tokens": toks,
                 "text": text,
                 "stopped_at_eog": fields["eog"] == "1",
@@ -289,12 +293,13 @@ def cmd_tokenize(str_dir, results, out, special_raw=None):
     with open(out, "w", encoding="utf-8") as f:
         for i, s in enumerate(STRINGS):
             rec = {"text": s}
-            for key in ("ids", "ids_no_bos"):
+            for key in ("ids", "ids_no_bos", "ids_no_parse_special"):
                 p = os.path.join(results, f"{key}_{i:03d}.txt")
                 if os.path.exists(p):
                     rec[key] = parse_ids(p)
             if special:
-                rec["ids_parse_special"] = special[i]
+                # must equal "ids" (llama-tokenize parses special tokens by default)
+                assert special[i] == rec.get("ids", special[i]), (s, special[i], rec["ids"])
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 

@@ -79,7 +79,7 @@ helper() {
 
 # Lines of a llama-perplexity log worth keeping next to the numbers.
 keep_lines() {
-  grep -E 'build:|system_info|print_info: (n_vocab|n_ctx_train|file type|model type)|llama_context: (n_ctx|n_ctx_seq|n_batch|n_ubatch|causal_attn|flash_attn|n_seq_max|kv_unified|freq_base)|llama_kv_cache|Flash Attention|perplexity:|kl_divergence|\[[0-9]+\][0-9]|Final estimate|save_all_logits|tokeniz' "$1" || true
+  grep -E 'build:|system_info|print_info: (n_vocab|n_ctx_train|file type|model type)|llama_context: (n_ctx|n_ctx_seq|n_batch|n_ubatch|causal_attn|flash_attn|n_seq_max|kv_unified|freq_base)|llama_kv_cache: size|Flash Attention|REPACK|repack|buffer size|perplexity:|kl_divergence|\[[0-9]+\][0-9]|Final estimate|save_all_logits|tokeniz' "$1" || true
 }
 
 if has_step webtext; then
@@ -90,7 +90,8 @@ if has_step webtext; then
 fi
 
 if has_step ppl; then
-  "$BIN/llama-perplexity" -m "$MODEL" -f "$OUT/webtext.txt" -c $CTX -b $CTX -t "$THREADS" \
+  # -lv 4 only makes the log list the context (n_ctx, flash attention, KV cache types).
+  "$BIN/llama-perplexity" -m "$MODEL" -f "$OUT/webtext.txt" -c $CTX -b $CTX -t "$THREADS" -lv 4 \
     > "$WORK/ppl_ctx512.log" 2>&1
   {
     echo "# llama-perplexity -m $(basename "$MODEL") -f webtext.txt -c $CTX -b $CTX -t $THREADS"
@@ -130,7 +131,8 @@ if has_step greedy; then
     > "$WORK/greedy.raw" 2> "$WORK/greedy.log"
   cat "$WORK/greedy.log"
   bos_id="$(sed -n 's/.* bos=\([0-9-]*\) .*/\1/p' "$WORK/greedy.log" | head -1)"
-  $PY greedy "$WORK/prompts.hex" "$WORK/greedy.raw" "$OUT/greedy_32.jsonl" "$bos_id"
+  add_bos="$(sed -n 's/.* add_bos=\([0-9]\) .*/\1/p' "$WORK/greedy.log" | head -1)"
+  $PY greedy "$WORK/prompts.hex" "$WORK/greedy.raw" "$OUT/greedy_32.jsonl" "$bos_id" "$add_bos"
   wc -l "$OUT/greedy_32.jsonl"
 fi
 
@@ -142,10 +144,11 @@ if has_step tokenize; then
     tok() { "$BIN/llama-tokenize" -m "$MODEL" -f "$f" --no-escape --ids --log-disable "$@" 2>/dev/null; }
     tok > "$WORK/tok/ids_$i.txt"
     tok --no-bos > "$WORK/tok/ids_no_bos_$i.txt"
+    tok --no-parse-special > "$WORK/tok/ids_no_parse_special_$i.txt"
   done
-  # llama-tokenize has no switch for parse_special=true (its default is false); use the helper
-  # with N_PREDICT=0 for that column (llama_tokenize(add_special=true, parse_special=true)).
-  helper "$MODEL" "$WORK/strings/list.hex" 0 "$THREADS" > "$WORK/tok_special.raw" 2> /dev/null
+  # Cross-check column: our helper's llama_tokenize(add_special=true, parse_special=true), the
+  # same call llama-simple/llama-cli make for a prompt (N_PREDICT=0: tokenize only).
+  helper "$MODEL" "$WORK/strings/list.hex" 0 1 > "$WORK/tok_special.raw" 2> /dev/null
   $PY tokenize "$WORK/strings" "$WORK/tok" "$OUT/tokenize.jsonl" "$WORK/tok_special.raw"
   wc -l "$OUT/tokenize.jsonl"
 fi
@@ -159,6 +162,10 @@ if has_step bench; then
     lscpu | head -20 | sed 's/^/#   /'
     echo
     "$BIN/llama-bench" -m "$MODEL" -t "$THREADS" -p 512 -n 128 -r 3 2>&1
+    echo
+    echo "# for comparison, 1 thread (2 OpenMP threads suffer badly when the 2 cores are shared):"
+    echo "# llama-bench -m $(basename "$MODEL") -t 1 -p 512 -n 128 -r 3"
+    "$BIN/llama-bench" -m "$MODEL" -t 1 -p 512 -n 128 -r 3 2>&1
     echo
     echo "# uptime/load after: $(uptime)"
   } > "$OUT/bench.txt"

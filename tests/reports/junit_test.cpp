@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/test_env.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -21,7 +23,7 @@ std::string schema_path() {
   if (const char* src = std::getenv("ASSAY_SOURCE_DIR")) {
     return std::string(src) + "/tests/reports/data/junit.xsd";
   }
-  return (std::filesystem::path(__FILE__).parent_path() / "data" / "junit.xsd").string();
+  return testing::source_dir() + "/tests/reports/data/junit.xsd";
 }
 
 // Validates `xml_path` against the JUnit schema with xmllint; returns xmllint's messages on

@@ -12,10 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/test_env.h"
+
 namespace assay::testing {
 
 inline std::filesystem::path math_testdata(const std::string& name) {
-  return std::filesystem::path(__FILE__).parent_path() / "testdata" / name;
+  return std::filesystem::path(source_dir()) / "tests" / "tasks" / "testdata" / name;
 }
 
 // Calls fn(row) for each line; row elements are simdjson DOM elements.

@@ -2,6 +2,8 @@
 // scripts/fixtures/gguf_layout_fixture.py), llama.cpp's vocab-only GGUFs and HF tokenizer folders.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "tests/support/test_env.h"
 #include <simdjson.h>
 
 #include <cmath>
@@ -20,12 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-std::string source_dir() {
-  const char* env = std::getenv("ASSAY_SOURCE_DIR");
-  return env != nullptr
-             ? env
-             : fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path().string();
-}
+std::string source_dir() { return testing::source_dir(); }
 
 std::string type_name(GgufValueType t) {
   static const char* kNames[] = {"UINT8",  "INT8",    "UINT16", "INT16",  "UINT32",

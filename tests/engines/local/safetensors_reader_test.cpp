@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/test_env.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -132,7 +134,7 @@ TEST(SafetensorsReader, EveryTruncationFailsCleanly) {
 }
 
 TEST(SafetensorsReader, ShardedFolder) {
-  const std::string dir = testing::TempDir() + "/st_sharded";
+  const std::string dir = ::testing::TempDir() + "/st_sharded";
   std::filesystem::remove_all(dir);
   TinyModelSpec spec;
   ASSERT_TRUE(write_tiny_hf_model(spec, dir, 3).ok());
@@ -180,14 +182,7 @@ namespace {
 
 // A file written by huggingface/safetensors itself (scripts/fixtures/safetensors_fixture.py).
 TEST(SafetensorsReader, ReadsReferenceWriterOutput) {
-  const char* src = std::getenv("ASSAY_SOURCE_DIR");
-  const std::string root = src != nullptr ? src
-                                          : std::filesystem::path(__FILE__)
-                                                .parent_path()
-                                                .parent_path()
-                                                .parent_path()
-                                                .parent_path()
-                                                .string();
+  const std::string root = testing::source_dir();
   auto f = SafetensorsFile::open(root + "/tests/engines/local/testdata/tiny_reference.safetensors");
   ASSERT_TRUE(f.ok()) << f.status().message();
   EXPECT_EQ((*f)->metadata().at("format"), "pt");
