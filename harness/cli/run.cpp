@@ -1,6 +1,7 @@
 // `assay run`: evaluate a model on tasks, lm-evaluation-harness style.
 #include <cstdio>
 
+#include "harness/atomic_file.h"
 #include "harness/cli/cli.h"
 #include "harness/cli/model_factory.h"
 #include "harness/data_registry.h"
@@ -90,6 +91,10 @@ int run(const Args& args) {
   if (!bs.ok()) return fail(bs.status());
   opts.batch_size = static_cast<int>(bs->value_or(0));
   opts.model_args = args.get_or("model-args", "");
+  // Refuse an unusable output folder before spending time on loading the model.
+  if (!opts.output_dir.empty()) {
+    if (Status st = ensure_writable_dir(opts.output_dir); !st.ok()) return fail(st);
+  }
   auto margs = parse_kv_list(opts.model_args, "--model-args");
   if (!margs.ok()) return fail(margs.status());
   if (opts.batch_size > 0 && !margs->count("n_batch")) (*margs)["n_batch"] = std::to_string(opts.batch_size);

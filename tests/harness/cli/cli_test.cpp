@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 
@@ -109,6 +110,28 @@ TEST(Cli, DataVerifyOnSharedDataAndOnATamperedCopy) {
   r = run_assay("data verify --data-dir " + dir.path());
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("MISMATCH  empty"), std::string::npos);
+}
+
+TEST(Cli, UnwritableOutputDirIsOneClearLineBeforeAnyWork) {
+  testing::TempDir dir;
+  testing::write_text(dir.file("plain"), "x");
+  auto r = run_assay("run --model default --tasks mmlu_anatomy --limit 1 --data-dir " +
+                     testing::data_dir() + " --output " + dir.file("plain") + "/out");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out, "assay: error: cannot create output directory " + dir.file("plain") +
+                       "/out: Not a directory\n");
+}
+
+TEST(Cli, MalformedDataRowNamesFileAndLine) {
+  testing::TempDir data;
+  std::filesystem::create_directories(data.path() + "/mmlu/test");
+  testing::write_text(data.path() + "/mmlu/test/anatomy_test.csv", "q,a,b,c,d,A\n\"broken,a\n");
+  auto r = run_assay("run --model default --tasks mmlu_anatomy --data-dir " + data.path());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("assay: error: task mmlu_anatomy failed: " + data.path() +
+                       "/mmlu/test/anatomy_test.csv:2: unterminated quoted field"),
+            std::string::npos)
+      << r.out;
 }
 
 }  // namespace
