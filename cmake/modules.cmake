@@ -19,6 +19,8 @@ function(assay_library name dir)
       add_executable(${fname} ${f})
       target_link_options(${fname} PRIVATE -fsanitize=fuzzer)
       target_link_libraries(${fname} PRIVATE ${name})
+      # All fuzz targets side by side at the build root, where scripts/fuzz runs them.
+      set_target_properties(${fname} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
     endforeach()
   endif()
 endfunction()
