@@ -1,7 +1,5 @@
 #include "tasks/common/text_util.h"
 
-#include "harness/json_write.h"
-
 namespace assay {
 namespace {
 
@@ -57,8 +55,5 @@ std::string unicode_rstrip(std::string_view s) {
   return std::string(s.substr(0, end));
 }
 
-std::string unicode_strip(std::string_view s) { return unicode_lstrip(unicode_rstrip(s)); }
-
-std::string python_float_repr_str(double d) { return python_float_repr(d); }
 
 }  // namespace assay

@@ -6,12 +6,9 @@
 
 namespace assay {
 
-// Python str.strip() / rstrip() / lstrip(): removes Unicode whitespace (str.isspace), not just
-// ASCII, from UTF-8 text.
-std::string unicode_strip(std::string_view s);
+// Python str.rstrip() / lstrip(): removes Unicode whitespace (str.isspace), not just ASCII,
+// from UTF-8 text. (strip() is python_strip in tasks/common/answer_extract.h.)
 std::string unicode_rstrip(std::string_view s);
 std::string unicode_lstrip(std::string_view s);
-// Python repr() of a float, as a string (for sample logs).
-std::string python_float_repr_str(double d);
 
 }  // namespace assay

@@ -1,6 +1,8 @@
 #include "tasks/mmlu/mmlu.h"
 
 #include "harness/csv.h"
+#include "harness/json_write.h"
+#include "tasks/common/answer_extract.h"
 #include "tasks/common/text_util.h"
 
 namespace json = boost::json;
@@ -111,7 +113,7 @@ class MmluTask : public Task {
   int64_t size() const override { return static_cast<int64_t>(test_.size()); }
 
   static std::string doc_to_text(const MmluDoc& d) {
-    std::string s = unicode_strip(d.question);
+    std::string s = python_strip(d.question);
     for (int i = 0; i < 4; ++i) s += std::string("\n") + kLetters[i] + ". " + d.choices[i];
     s += "\nAnswer:";
     return s;
@@ -137,7 +139,7 @@ class MmluTask : public Task {
     r.values["acc,none"] = best == test_[doc].answer ? 1.0 : 0.0;
     r.target = test_[doc].answer;
     for (const auto& x : rs) {
-      r.filtered_resps.push_back(json::array{python_float_repr_str(x.ll.logprob),
+      r.filtered_resps.push_back(json::array{python_float_repr(x.ll.logprob),
                                              x.ll.is_greedy ? "True" : "False"});
     }
     r.extra["pred"] = best;
