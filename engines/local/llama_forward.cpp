@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
 
 #include "engines/local/tensor_names.h"
 
@@ -50,6 +53,24 @@ Result<const float*> vec(Ops& ops, const ModelFiles& f, const std::string& name,
                    " elements");
   }
   return static_cast<const float*>(device_data(ops, *t, owned));
+}
+
+// ASSAY_DEBUG_TENSORS=1: prints each intermediate tensor's sum and its rows' first and last three
+// values to stderr, named and laid out as llama.cpp's llama-eval-callback prints them, so a
+// divergence from llama.cpp (or between backends) can be traced to the op where it starts.
+void dbg(Ops& ops, const char* name, int li, const float* x, int64_t n, int64_t w) {
+  static const bool on = std::getenv("ASSAY_DEBUG_TENSORS") != nullptr;
+  if (!on) return;
+  std::vector<float> h(static_cast<size_t>(n * w));
+  ops.download(h.data(), x, h.size() * 4);
+  double sum = 0;
+  for (float v : h) sum += v;
+  std::fprintf(stderr, "tensor %s-%d sum=%.6f", name, li, sum);
+  for (int64_t r = 0; r < n; ++r) {
+    const float* p = h.data() + r * w;
+    std::fprintf(stderr, " | %.4f %.4f %.4f .. %.4f %.4f %.4f", p[0], p[1], p[2], p[w - 3], p[w - 2], p[w - 1]);
+  }
+  std::fprintf(stderr, "\n");
 }
 
 }  // namespace
@@ -145,23 +166,35 @@ void LlamaForward::forward(std::span<const int32_t> ids, std::span<const int32_t
   ops_.embed(w_.tok_embd, ids, x_);
   for (const LlamaLayerWeights& lw : w_.layers) {
     size_t li = static_cast<size_t>(&lw - w_.layers.data());
+    int L = static_cast<int>(li);
+    if (li == 0) dbg(ops_, "embd", 0, x_, n, n_embd);
     ops_.rms_norm(x_, lw.attn_norm, xn_, n, n_embd, hp_.rms_eps);
+    dbg(ops_, "attn_norm", L, xn_, n, n_embd);
     ops_.matmul(xn_, n, lw.wq, lw.bq, q_);
+    dbg(ops_, "Qcur", L, q_, n, attn_.n_head * attn_.head_dim);
     ops_.matmul(xn_, n, lw.wk, lw.bk, k_);
     ops_.matmul(xn_, n, lw.wv, lw.bv, v_);
     ops_.rope(q_, n, attn_.n_head, attn_.head_dim, positions, rope_);
     ops_.rope(k_, n, attn_.n_head_kv, attn_.head_dim, positions, rope_);
     ops_.store_rows(k_, rows, k_cache_[li]);
     ops_.store_rows(v_, rows, v_cache_[li]);
+    dbg(ops_, "Vcur", L, v_, n, attn_.n_head_kv * attn_.head_dim);
     ops_.attention(q_, k_cache_[li].view(), v_cache_[li].view(), layout, attn_, attn_out_);
+    dbg(ops_, "kqv_out", L, attn_out_, n, attn_.n_head * attn_.head_dim);
     ops_.matmul(attn_out_, n, lw.wo, nullptr, tmp_);
+    dbg(ops_, "attn_out", L, tmp_, n, n_embd);
     ops_.add(x_, tmp_, x_, n * n_embd);
+    dbg(ops_, "ffn_inp", L, x_, n, n_embd);
     ops_.rms_norm(x_, lw.ffn_norm, xn_, n, n_embd, hp_.rms_eps);
     ops_.matmul(xn_, n, lw.w_gate, nullptr, gate_);
     ops_.matmul(xn_, n, lw.w_up, nullptr, up_);
+    dbg(ops_, "ffn_gate", L, gate_, n, hp_.n_ff);
     ops_.swiglu(gate_, up_, gate_, n, hp_.n_ff);
+    dbg(ops_, "ffn_swiglu", L, gate_, n, hp_.n_ff);
     ops_.matmul(gate_, n, lw.w_down, nullptr, tmp_);
+    dbg(ops_, "ffn_out", L, tmp_, n, n_embd);
     ops_.add(x_, tmp_, x_, n * n_embd);
+    dbg(ops_, "l_out", L, x_, n, n_embd);
   }
   ops_.rms_norm(x_, w_.output_norm, hidden_out, n, n_embd, hp_.rms_eps);
 }

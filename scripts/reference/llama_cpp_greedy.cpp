@@ -68,6 +68,11 @@ int main(int argc, char** argv) {
   cparams.n_threads = n_threads;
   cparams.n_threads_batch = n_threads;
   cparams.no_perf = true;
+  // LLAMA_GREEDY_FLASH_ATTN=0/1 forces llama.cpp's attention path (default: its "auto"), to
+  // measure how far llama.cpp's own two paths disagree (the noise floor for parity).
+  if (const char* fa = std::getenv("LLAMA_GREEDY_FLASH_ATTN")) {
+    cparams.flash_attn_type = std::atoi(fa) ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  }
   llama_context* ctx = llama_init_from_model(model, cparams);
   if (!ctx) {
     fprintf(stderr, "failed to create context\n");

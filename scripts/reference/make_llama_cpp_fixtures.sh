@@ -133,6 +133,10 @@ if has_step greedy; then
   bos_id="$(sed -n 's/.* bos=\([0-9-]*\) .*/\1/p' "$WORK/greedy.log" | head -1)"
   add_bos="$(sed -n 's/.* add_bos=\([0-9]\) .*/\1/p' "$WORK/greedy.log" | head -1)"
   $PY greedy "$WORK/prompts.hex" "$WORK/greedy.raw" "$OUT/greedy_32.jsonl" "$bos_id" "$add_bos"
+  # The same with llama.cpp's other attention path: how far llama.cpp agrees with itself.
+  LLAMA_GREEDY_FLASH_ATTN=0 helper "$MODEL" "$WORK/prompts.hex" $N_PREDICT "$GREEDY_THREADS" \
+    > "$WORK/greedy_nofa.raw" 2> "$WORK/greedy_nofa.log"
+  $PY greedy "$WORK/prompts.hex" "$WORK/greedy_nofa.raw" "$OUT/greedy_32_nofa.jsonl" "$bos_id" "$add_bos"
   wc -l "$OUT/greedy_32.jsonl"
 fi
 

@@ -551,6 +551,20 @@ void CpuOps::attention(const float* q, const TensorRef& k_cache, const TensorRef
   AttnArgs a;
   a.q = q;
   a.q_stride = q_stride ? q_stride : width;
+  if (k_cache.type == GgmlType::F16) {
+    // ggml multiplies an F16 K with Q converted to F16 (F16's vec_dot_type), with or without
+    // flash attention; rounding Q the same way is what keeps our logits on llama.cpp's.
+    q_f16_.resize(static_cast<size_t>(n_tokens * width));
+    const float* src = q;
+    const int64_t src_stride = a.q_stride;
+    cpu_parallel_for(exec_, n_tokens, 16, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t)
+        for (int64_t i = 0; i < width; ++i)
+          q_f16_[t * width + i] = fp16_to_fp32(fp32_to_fp16(src[t * src_stride + i]));
+    });
+    a.q = q_f16_.data();
+    a.q_stride = width;
+  }
   a.k = static_cast<const uint8_t*>(k_cache.data);
   a.k_row_bytes = k_cache.row_bytes;
   a.k_f16 = k_cache.type == GgmlType::F16;

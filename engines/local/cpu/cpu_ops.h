@@ -66,6 +66,7 @@ class CpuOps final : public Ops {
  private:
   std::unique_ptr<tbb::task_arena> arena_;
   std::vector<uint8_t> act_scratch_;  // quantized activations of the current matmul
+  std::vector<float> q_f16_;          // attention queries rounded to fp16 (F16 KV cache)
   CpuExec exec_;
 };
 

@@ -525,15 +525,16 @@ FloatFn float_fn(GgmlType type, int r, int t) {
   }
 }
 
-// Tile shape: decode (one token) reads the weights once with 4 rows in flight; prefill shares
-// each weight tile between 4 tokens (4x4 measured ~10% faster than 2x4 for Q4_1 on Zen 3; K-quants
-// and float types showed no difference). Any shape gives the same numbers.
+// Tile shape: decode (one token) reads the weights once with 2 rows in flight (4 rows measured
+// ~15% slower single-threaded on the 2-core EPYC: more streams than its prefetchers follow);
+// prefill shares each weight tile between 4 tokens (4x4 measured ~10% faster than 2x4 for Q4_1
+// on Zen 3; K-quants and float types showed no difference). Any shape gives the same numbers.
 struct TileShape {
   int r;
   int t;
 };
 TileShape tile_shape(GgmlType type, int64_t n_tokens) {
-  if (n_tokens == 1) return {4, 1};
+  if (n_tokens == 1) return {2, 1};
   if (is_legacy(type)) return {4, 4};
   return {2, 4};
 }
@@ -574,7 +575,7 @@ void cpu_matmul(const CpuExec& ex, const float* x, int64_t n_tokens, int64_t x_s
       for (int64_t t = t0; t < t1; ++t) {
         if (legacy) {
           auto* a = reinterpret_cast<ActQ8*>(abuf + t * act_row_bytes);
-          quantize_act_q8(x + t * x_stride, a, k, ex.avx2);
+          quantize_act_q8(x + t * x_stride, a, k, ex.avx2, type == GgmlType::Q4_1);
           const int64_t nb = k / 32;
           auto* sums = reinterpret_cast<float*>(a + nb);
           for (int64_t b = 0; b < nb; ++b) sums[b] = a[b].s8 * 8.0f;  // exact: power of two

@@ -7,7 +7,7 @@
 // blocks; they exist for tests, benchmarks and tiny test models.
 //
 // Activation formats (internal to the CPU backend, not GGUF types):
-//   ActQ8  — 32 values: f32 d, f32 s8 = d * sum(q) / 8, i8 qs[32]; used against Q4_0/Q4_1/Q8_0
+//   ActQ8  — 32 values: f32 d (an fp16 value), f32 s8 = d * sum(q) / 8, i8 qs[32]; used against Q4_0/Q4_1/Q8_0
 //            weights (ggml uses Q8_0/Q8_1 here; the sum term serves the Q4_0 -8 offset and the
 //            Q4_1 min).
 //   ActQ8K — 256 values: f32 d, i8 qs[256], i16 bsums[16] (sums of 16 consecutive q); used
@@ -116,10 +116,12 @@ void quantize_row_q6_k(const float* x, BlockQ6_K* y, int64_t k);
 void quantize_row(GgmlType type, const float* x, void* y, int64_t k);
 
 // ---- activations (k a multiple of 32 / 256) ----
-void quantize_act_q8_scalar(const float* x, ActQ8* y, int64_t k);
+// d is rounded to fp16 as ggml's Q8_0/Q8_1 store it. q8_1: the sum term is fp16(d * sum) as in
+// ggml's Q8_1 (for Q4_1 weights); otherwise it is exact (Q4_0 weights against Q8_0).
+void quantize_act_q8_scalar(const float* x, ActQ8* y, int64_t k, bool q8_1 = false);
 void quantize_act_q8k_scalar(const float* x, ActQ8K* y, int64_t k);
 // Dispatch to AVX2 when `use_avx2` (the caller checked the CPU); identical output either way.
-void quantize_act_q8(const float* x, ActQ8* y, int64_t k, bool use_avx2);
+void quantize_act_q8(const float* x, ActQ8* y, int64_t k, bool use_avx2, bool q8_1 = false);
 void quantize_act_q8k(const float* x, ActQ8K* y, int64_t k, bool use_avx2);
 
 }  // namespace assay

@@ -226,7 +226,11 @@ void run_attention_case(int n_head, int n_head_kv, int hd, GgmlType cache_type) 
     for (auto& x : kf) x = fp16_to_fp32(fp32_to_fp16(x));
     for (auto& x : vf) x = fp16_to_fp32(fp32_to_fp16(x));
   }
-  const auto want = ref_attention(q, kf, vf, L, n_head, n_head_kv, hd);
+  // Against an F16 K cache the queries are rounded to fp16 too (as ggml does).
+  auto qr = q;
+  if (cache_type == GgmlType::F16)
+    for (auto& x : qr) x = fp16_to_fp32(fp32_to_fp16(x));
+  const auto want = ref_attention(qr, kf, vf, L, n_head, n_head_kv, hd);
   AttentionParams p{n_head, n_head_kv, hd, 0.0f};
   std::vector<float> first_scalar, first_avx;
   for (auto& b : backends()) {

@@ -32,7 +32,7 @@ void quantized_activation(GgmlType type, const float* x, int64_t k, std::vector<
   step->assign(k, 0.0);
   if (is_legacy(type)) {
     std::vector<ActQ8> a(k / 32);
-    quantize_act_q8_scalar(x, a.data(), k);
+    quantize_act_q8_scalar(x, a.data(), k, type == GgmlType::Q4_1);
     for (int64_t i = 0; i < k; ++i) {
       (*xq)[i] = static_cast<double>(a[i / 32].d) * a[i / 32].qs[i % 32];
       (*step)[i] = a[i / 32].d;
@@ -103,6 +103,20 @@ void check_against_reference(const Case& c, const Weights& w, const std::vector<
         exact += wi * x[t * x_stride + i];
         mag += (std::fabs(wi) + 1.0) * std::fabs(xq[i]);
         qbound += std::fabs(wi) * step[i] * 0.5 * 1.0001;
+      }
+      if (c.type == GgmlType::Q4_1) {
+        // The min term multiplies the activation block sum as stored (fp16, as ggml's Q8_1 s),
+        // not the exact sum of the quantized values.
+        std::vector<ActQ8> a(c.k / 32);
+        quantize_act_q8_scalar(x.data() + t * x_stride, a.data(), c.k, true);
+        const auto* blocks = reinterpret_cast<const BlockQ4_1*>(w.row(j));
+        for (int64_t b = 0; b < c.k / 32; ++b) {
+          double exact_sum = 0;
+          for (int l = 0; l < 32; ++l) exact_sum += xq[b * 32 + l];
+          const double diff = fp16_to_fp32(blocks[b].m) * (a[b].s8 * 8.0 - exact_sum);
+          tight += diff;
+          qbound += std::fabs(diff);
+        }
       }
       const double got = out[t * out_stride + j];
       ASSERT_NEAR(got, tight, 2e-5 * mag + 1e-6) << what << " t=" << t << " j=" << j;
