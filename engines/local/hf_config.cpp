@@ -151,10 +151,21 @@ Result<HfConfig> parse_hf_config(std::string_view json, const std::string& name)
   if (c.torch_dtype.empty()) ASSAY_RETURN_IF_ERROR(f.get("dtype", &c.torch_dtype));
   ASSAY_RETURN_IF_ERROR(f.get_ids("bos_token_id", &c.bos_token_ids).status());
   ASSAY_RETURN_IF_ERROR(f.get_ids("eos_token_id", &c.eos_token_ids).status());
-  if (f.present("rope_scaling", &e)) {
+  // transformers >= 5 writes RoPE settings as one "rope_parameters" object (rope_theta inside it,
+  // plus rope_type and the scaling fields) instead of rope_theta + rope_scaling.
+  const char* rope_key = "rope_scaling";
+  if (f.present("rope_parameters", &e)) {
+    object rp;
+    if (e.get_object().get(rp)) return f.bad("rope_parameters", "an object or null");
+    Fields r(rp, name + " (rope_parameters)");
+    if (!c.rope_theta) ASSAY_RETURN_IF_ERROR(r.get("rope_theta", &c.rope_theta));
+    element scaling;
+    if (!f.present("rope_scaling", &scaling)) rope_key = "rope_parameters";
+  }
+  if (f.present(rope_key, &e)) {
     object rs;
-    if (e.get_object().get(rs)) return f.bad("rope_scaling", "an object or null");
-    const std::string rs_name = name + " (rope_scaling)";
+    if (e.get_object().get(rs)) return f.bad(rope_key, "an object or null");
+    const std::string rs_name = name + " (" + rope_key + ")";
     Fields r(rs, rs_name);
     HfRopeScaling s;
     ASSAY_RETURN_IF_ERROR(r.get("rope_type", &s.type));

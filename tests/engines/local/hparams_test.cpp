@@ -36,6 +36,31 @@ constexpr const char* kSmolConfig = R"({
   "num_key_value_heads": 3, "rms_norm_eps": 1e-05, "rope_scaling": null, "rope_theta": 100000,
   "tie_word_embeddings": true, "torch_dtype": "bfloat16", "vocab_size": 49152})";
 
+// transformers >= 5 folds rope_theta and the scaling fields into "rope_parameters" (what its
+// save_pretrained wrote for a random LlamaForCausalLM in the issue #7 device check).
+TEST(HfConfig, ReadsTransformers5RopeParameters) {
+  auto plain = parse_hf_config(R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+    "rope_parameters": {"rope_theta": 10000.0, "rope_type": "default"}})", "config.json");
+  ASSERT_TRUE(plain.ok()) << plain.status().message();
+  EXPECT_EQ(*plain->rope_theta, 10000.0);
+  ASSERT_TRUE(plain->rope_scaling.has_value());
+  EXPECT_EQ(plain->rope_scaling->type, "default");
+  auto scaled = parse_hf_config(R"({"model_type": "llama", "rope_parameters": {"rope_theta": 500000.0,
+    "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 8192}})", "config.json");
+  ASSERT_TRUE(scaled.ok()) << scaled.status().message();
+  EXPECT_EQ(*scaled->rope_theta, 500000.0);
+  EXPECT_EQ(scaled->rope_scaling->type, "llama3");
+  EXPECT_EQ(*scaled->rope_scaling->factor, 8.0);
+  // A top-level rope_theta (older writers) wins.
+  auto both = parse_hf_config(R"({"rope_theta": 100000, "rope_parameters": {"rope_theta": 1.0}})", "c.json");
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(*both->rope_theta, 100000.0);
+  auto bad = parse_hf_config(R"({"rope_parameters": 3})", "c.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("rope_parameters"));
+}
+
 TEST(HfConfig, ParsesLlama31) {
   auto c = parse_hf_config(kLlama31Config, "config.json");
   ASSERT_TRUE(c.ok()) << c.status().message();

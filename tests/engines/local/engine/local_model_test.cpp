@@ -70,7 +70,7 @@ TEST_P(NumpyReference, LogprobsAgreeToRelativeError1e4) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyModels, NumpyReference,
-                         ::testing::Values("llama_gqa", "llama3_scaled_tied", "qwen2_bias"));
+                         ::testing::Values("llama_gqa", "llama3_scaled_tied", "qwen2_bias", "llama_long"));
 
 TEST(LocalModel, SameWeightsAsHfFolderAndGgufGiveTheSameLogits) {
   testing::TempDir tmp;
@@ -209,6 +209,54 @@ TEST(LocalModel, GreedyGenerationStopsAtStopStringsAndMaxTokens) {
   // Greedy decoding is deterministic.
   auto again = m->generate_until(std::span(&g[0], 1));
   EXPECT_EQ(again[0]->text, r[0]->text);
+}
+
+}  // namespace
+}  // namespace assay
+
+namespace assay {
+namespace {
+
+// A mid-size quantized model decoded greedily one token at a time on both CPU kernel sets: every
+// logit finite, and the AVX2 and scalar kernels pick the same tokens (they compute the same
+// integer block dots; only the f32 summation order differs). Found by the CUDA backend's
+// comparison: a NaN here would poison every later step.
+TEST(LocalModel, MidSizeQuantizedDecodeIsFiniteOnBothKernelSets) {
+  testing::TempDir dir;
+  TinyModelSpec spec;
+  spec.n_vocab = 3000;
+  spec.n_embd = 512;
+  spec.n_layer = 4;
+  spec.n_head = 8;
+  spec.n_head_kv = 2;
+  spec.n_ff = 1408;
+  spec.n_ctx_train = 2048;
+  spec.llama3_rope_scaling = true;
+  spec.weight_scale = 0.05f;
+  for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0}) {  // what tiny_model_writer quantizes
+    spec.gguf_type = t;
+    const std::string path = dir.file("mid_" + std::to_string(static_cast<int>(t)) + ".gguf");
+    ASSERT_TRUE(write_tiny_gguf_model(spec, path).ok());
+    std::vector<std::vector<int32_t>> picks;
+    for (bool avx2 : {true, false}) {
+      auto m = LocalModel::load(path, "local:" + path, std::make_unique<CpuOps>(CpuOpsOptions{1, avx2}));
+      ASSERT_TRUE(m.ok()) << m.status().message();
+      std::vector<int32_t> seq = {5, 17, 2999, 40, 41, 42, 7, 1000};
+      std::vector<int32_t> got;
+      for (int step = 0; step < 24; ++step) {
+        auto logits = (*m)->last_logits(seq);
+        ASSERT_TRUE(logits.ok());
+        for (size_t v = 0; v < logits->size(); ++v)
+          ASSERT_TRUE(std::isfinite((*logits)[v])) << "type " << static_cast<int>(t) << " avx2 " << avx2
+                                                   << " step " << step << " token " << v;
+        const int32_t best = static_cast<int32_t>(std::max_element(logits->begin(), logits->end()) - logits->begin());
+        got.push_back(best);
+        seq.push_back(best);
+      }
+      picks.push_back(got);
+    }
+    EXPECT_EQ(picks[0], picks[1]) << "type " << static_cast<int>(t);
+  }
 }
 
 }  // namespace
