@@ -84,6 +84,7 @@ Command generate_command();
 Command tokenize_command();
 Command inspect_command();
 Command gate_command();
+Command report_command();
 Command perplexity_command();
 Command version_command();
 

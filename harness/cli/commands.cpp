@@ -13,8 +13,7 @@ std::vector<Command> all_commands() {
   c.push_back(unbuilt_command("serve", "OpenAI-compatible HTTP server over a local model",
                               "assay serve --model SPEC [--host H] [--port N] [--api-key K]",
                               "serve, issue #6"));
-  c.push_back(unbuilt_command("report", "self-contained HTML report of runs",
-                              "assay report RUN... -o report.html", "reports, issue #8"));
+  c.push_back(report_command());
   c.push_back(gate_command());
   c.push_back(unbuilt_command("gen", "generate training data (skillmix, noninstruct, weak2strong)",
                               "assay gen skillmix | noninstruct | weak2strong ...",
