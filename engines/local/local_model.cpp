@@ -634,6 +634,7 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
         }
         s.generated.push_back(tok);
         s.text += s.decoder->push(tok);
+        if (text_callback_) text_callback_(s.req, s.text);
         size_t cut = std::string::npos;
         for (const auto& stop : p.until) {
           if (stop.empty()) continue;

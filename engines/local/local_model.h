@@ -17,6 +17,7 @@
 // Thread safety: one call at a time.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -89,6 +90,12 @@ class LocalModel : public Model {
   Ops& ops() { return *ops_; }
   const PrefixCache& cache() const { return *cache_; }
   int64_t tokens_computed() const { return tokens_computed_; }
+  // Streaming (assay serve): during generate_until, called after each generated token with the
+  // request's index in the span and its text so far, before stop strings are looked for (so it
+  // may hold a stop string, or the start of one, that the final text cuts). Runs on the calling
+  // thread; keep it cheap. Empty: none.
+  using TextCallback = std::function<void(size_t request, const std::string& text)>;
+  void set_text_callback(TextCallback cb) { text_callback_ = std::move(cb); }
 
  private:
   LocalModel() = default;
@@ -121,6 +128,7 @@ class LocalModel : public Model {
   float* logits_ = nullptr;        // [kLogitRows, n_vocab] device
   float* pair_logits_ = nullptr;   // [kLogitRows, n_vocab] device
   int64_t tokens_computed_ = 0;
+  TextCallback text_callback_;
 };
 
 // Model identity for caches: sha256 of the file(s), remembered in a side cache keyed by path,

@@ -10,9 +10,7 @@ std::vector<Command> all_commands() {
   c.push_back(inspect_command());
   c.push_back(perplexity_command());
   c.push_back(generate_command());
-  c.push_back(unbuilt_command("serve", "OpenAI-compatible HTTP server over a local model",
-                              "assay serve --model SPEC [--host H] [--port N] [--api-key K]",
-                              "serve, issue #6"));
+  c.push_back(serve_command());
   c.push_back(report_command());
   c.push_back(gate_command());
   c.push_back(unbuilt_command("gen", "generate training data (skillmix, noninstruct, weak2strong)",

@@ -1,0 +1,191 @@
+// End to end with the real binary: `assay serve --model default` on a free port, then
+// `assay run` against it over HTTP and against the default model directly; the per-sample
+// log-likelihoods and accuracies must agree.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <simdjson.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "tests/support/test_env.h"
+
+extern char** environ;
+
+namespace assay {
+namespace {
+
+std::string assay_bin() { return testing::binary_dir() + "/assay"; }
+
+int run_command(const std::string& cmd, std::string* out) {
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// `assay serve` as a child process; its first stdout line names the URL.
+class ServeProcess {
+ public:
+  explicit ServeProcess(const std::vector<std::string>& args) {
+    int fds[2];
+    if (pipe(fds) != 0) return;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    std::vector<std::string> argv_s = {assay_bin(), "serve"};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    out_fd_ = fds[0];
+  }
+  ~ServeProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (out_fd_ >= 0) close(out_fd_);
+  }
+  // The first line of stdout (loading the model may take a while).
+  std::string first_line(int timeout_ms) {
+    std::string line;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd pfd{out_fd_, POLLIN, 0};
+      if (poll(&pfd, 1, 100) <= 0) continue;
+      char c;
+      if (read(out_fd_, &c, 1) != 1) break;
+      if (c == '\n') return line;
+      line += c;
+    }
+    return line;
+  }
+  // Sends sig and returns the exit code (-1: killed or still running after the timeout).
+  int signal_and_wait(int sig, int timeout_ms) {
+    kill(pid_, sig);
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+      int st = 0;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+      }
+      usleep(20 * 1000);
+    }
+    return -1;
+  }
+  bool started() const { return pid_ > 0; }
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+};
+
+struct Sample {
+  std::vector<double> logprobs;
+  double acc = -1;
+};
+
+// task -> doc_id -> sample, from DIR/samples_<task>.jsonl.
+std::map<std::string, std::map<int64_t, Sample>> read_samples(
+    const std::string& dir, const std::vector<std::string>& tasks) {
+  std::map<std::string, std::map<int64_t, Sample>> out;
+  for (const auto& t : tasks) {
+    std::ifstream in(dir + "/samples_" + t + ".jsonl");
+    EXPECT_TRUE(in.good()) << dir << " has no samples for " << t;
+    std::string line;
+    simdjson::dom::parser parser;
+    while (std::getline(in, line)) {
+      simdjson::dom::element e = parser.parse(line);
+      Sample s;
+      for (simdjson::dom::element r : e["resps"].get_array()) {
+        std::string_view v = r.at(0).at(0).get_string();
+        s.logprobs.push_back(std::stod(std::string(v)));
+      }
+      s.acc = e["acc"].get_double();
+      out[t][int64_t(e["doc_id"].get_int64())] = s;
+    }
+  }
+  return out;
+}
+
+TEST(ServeCli, RunOverHttpMatchesTheLocalEngine) {
+  ServeProcess serve({"--model", "default", "--port", "0"});
+  ASSERT_TRUE(serve.started());
+  std::string line = serve.first_line(120000);
+  const std::string prefix = "listening on http://127.0.0.1:";
+  ASSERT_EQ(line.rfind(prefix, 0), 0u) << "first line: " << line;
+  const std::string url = line.substr(std::string("listening on ").size());
+  ASSERT_EQ(url.substr(url.size() - 3), "/v1");
+
+  testing::TempDir tmp;
+  const std::vector<std::string> tasks = {"mmlu_abstract_algebra", "mmlu_anatomy"};
+  const std::string common =
+      " --tasks mmlu_abstract_algebra,mmlu_anatomy --limit 5 --log-samples --data-dir " +
+      testing::data_dir();
+  std::string out_http, out_local;
+  int rc =
+      run_command(assay_bin() + " run --model " + url +
+                      " --model-args loglikelihood=probe --output " + tmp.file("http") + common,
+                  &out_http);
+  ASSERT_EQ(rc, 0) << out_http;
+  rc = run_command(assay_bin() + " run --model default --output " + tmp.file("local") + common,
+                   &out_local);
+  ASSERT_EQ(rc, 0) << out_local;
+
+  auto http = read_samples(tmp.file("http"), tasks);
+  auto local = read_samples(tmp.file("local"), tasks);
+  for (const auto& t : tasks) {
+    ASSERT_EQ(http[t].size(), 5u) << t;
+    ASSERT_EQ(local[t].size(), 5u) << t;
+    for (const auto& [doc, s] : local[t]) {
+      const Sample& h = http[t][doc];
+      ASSERT_EQ(h.logprobs.size(), s.logprobs.size()) << t << " doc " << doc;
+      for (size_t i = 0; i < s.logprobs.size(); ++i) {
+        EXPECT_NEAR(h.logprobs[i], s.logprobs[i], 1e-4) << t << " doc " << doc << " option " << i;
+      }
+      EXPECT_EQ(h.acc, s.acc) << t << " doc " << doc;
+    }
+  }
+  // SIGTERM: a clean exit.
+  EXPECT_EQ(serve.signal_and_wait(SIGTERM, 10000), 0);
+}
+
+TEST(ServeCli, RefusesNonLoopbackWithoutKeyAndLocalOnlyModels) {
+  std::string out;
+  int rc = run_command(assay_bin() + " serve --model default --host 0.0.0.0 --port 0", &out);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("--api-key"), std::string::npos) << out;
+  out.clear();
+  rc = run_command(assay_bin() + " serve --model http://127.0.0.1:9/v1 --port 0", &out);
+  EXPECT_NE(rc, 0) << out;
+  out.clear();
+  rc = run_command(assay_bin() + " serve", &out);
+  EXPECT_EQ(rc, 2) << out;
+}
+
+TEST(ServeCli, SigintWhileIdleExitsCleanly) {
+  ServeProcess serve({"--model", "default", "--port", "0", "--api-key", "k"});
+  ASSERT_TRUE(serve.started());
+  std::string line = serve.first_line(120000);
+  ASSERT_EQ(line.rfind("listening on http://127.0.0.1:", 0), 0u) << line;
+  EXPECT_EQ(serve.signal_and_wait(SIGINT, 10000), 0);
+}
+
+}  // namespace
+}  // namespace assay
