@@ -3,6 +3,9 @@
 #include <set>
 
 #include "engines/local/cpu/cpu_ops.h"
+#ifdef ASSAY_HAVE_CUDA
+#include "engines/local/cuda/cuda_ops.h"
+#endif
 #include "engines/local/local_model.h"
 #include "engines/remote/remote_model.h"
 #include "harness/model_spec.h"
@@ -55,12 +58,13 @@ Result<std::unique_ptr<Model>> make_model(const std::string& spec,
     return make_remote_model(spec, args);
   }
   static const std::set<std::string> kKnown = {"n_ctx", "max_length", "n_batch", "cache_rows",
-                                               "threads", "add_bos", "chat_template", "kv_type"};
+                                               "threads", "add_bos", "chat_template", "kv_type",
+                                               "device"};
   for (const auto& [k, v] : model_args) {
     if (!kKnown.count(k)) {
       return invalid_argument("--model-args: unknown key '" + k + "'" +
                               did_you_mean(k, {kKnown.begin(), kKnown.end()}) +
-                              " (known: n_ctx, n_batch, cache_rows, threads, add_bos, chat_template, kv_type)");
+                              " (known: n_ctx, n_batch, cache_rows, threads, add_bos, chat_template, kv_type, device)");
     }
   }
   LocalModelOptions lo;
@@ -87,7 +91,24 @@ Result<std::unique_ptr<Model>> make_model(const std::string& spec,
   ASSAY_ASSIGN_OR_RETURN(int64_t threads, int_arg(model_args, "threads", 0));
   CpuOpsOptions co;
   co.n_threads = static_cast<int>(threads);
-  ASSAY_ASSIGN_OR_RETURN(auto m, LocalModel::load(ms.target, spec, std::make_unique<CpuOps>(co), lo));
+  std::unique_ptr<Ops> ops;
+  const auto dev = model_args.find("device");
+  if (dev == model_args.end() || dev->second == "cpu") {
+    ops = std::make_unique<CpuOps>(co);
+  } else if (dev->second == "cuda") {
+#ifdef ASSAY_HAVE_CUDA
+    if (!cuda_device_available()) {
+      return failed_precondition("--model-args device=cuda: " + cuda_device_description());
+    }
+    ops = make_cuda_ops();
+#else
+    return unsupported("--model-args device=cuda: this assay was built without the CUDA backend "
+                       "(configure with nvcc and cuBLAS installed, or -DASSAY_CUDA=ON)");
+#endif
+  } else {
+    return invalid_argument("--model-args device=" + dev->second + ": expected cpu or cuda");
+  }
+  ASSAY_ASSIGN_OR_RETURN(auto m, LocalModel::load(ms.target, spec, std::move(ops), lo));
   return std::unique_ptr<Model>(std::move(m));
 }
 

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The CUDA backend's check on an H100/H200 (issue #7): GPU tests, then the speed table.
+#
+# Runs on the GPU machine from the repository root, using the binaries and libraries that
+# benchmarks/device/pack.sh put in .devpack/ (that machine cannot build the project: it lacks our
+# Debian dev libraries). Where a full build is possible, BIN=build-dir/... can point elsewhere.
+#
+#   bash benchmarks/device_check.sh            # tests + benchmark
+#   SKIP_TESTS=1 bash benchmarks/device_check.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PACK=${PACK:-.devpack}
+cuda_libs=/usr/local/cuda/lib64
+# pip's nvidia wheels as a fallback home for cudart/cublas.
+py_libs=$(python3 - <<'PY' 2>/dev/null
+import glob, os, site
+dirs = []
+for s in site.getsitepackages():
+    dirs += glob.glob(os.path.join(s, "nvidia", "*", "lib"))
+print(":".join(dirs))
+PY
+)
+export LD_LIBRARY_PATH="$PWD/$PACK/lib:$cuda_libs:${py_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export ASSAY_SOURCE_DIR=$PWD
+
+echo "== $(date -u +%FT%TZ) on $(hostname)"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || true
+missing=$(ldd "$PACK"/bin/* | grep "not found" | sort -u)
+if [[ -n $missing ]]; then
+  echo "device_check: unresolved libraries:"; echo "$missing"; exit 1
+fi
+
+status=0
+if [[ -z ${SKIP_TESTS:-} ]]; then
+  echo "== GPU tests"
+  # One process per test, so a crash (a CUDA fault aborts) costs one test, not the rest.
+  for t in $("$PACK/bin/assay_cuda_tests" --gtest_list_tests | awk '/^[^ ]/ {s=$1} /^  / {print s $1}'); do
+    if out=$(timeout 120 "$PACK/bin/assay_cuda_tests" --gtest_filter="$t" 2>&1); then
+      if grep -q '\[  SKIPPED \]' <<<"$out"; then echo "SKIP $t"; else echo "PASS $t"; fi
+    else
+      echo "FAIL $t"; echo "$out" | grep -v '^\[ ' | tail -25; status=1
+    fi
+  done
+fi
+if command -v cuobjdump >/dev/null; then
+  echo "== registers / spills of the hot kernels (cuobjdump -res-usage)"
+  cuobjdump -res-usage "$PACK/bin/assay_cuda_bench" 2>/dev/null |
+    awk '/Function/ {f=$2} /REG/ {print f, $0}' | grep -E "gemv_kernel.*Li1E|attention_kernel|attn_softmax" |
+    sed -E 's/_ZN5assay4cuda[0-9A-Za-z_]*?(gemv_kernel|attention_kernel|attn_softmax_kernel)/\1/' | cut -c1-160 | head -12
+fi
+echo "== benchmark"
+"$PACK/bin/assay_cuda_bench" ${BENCH_ARGS:-} || status=1
+if [[ -z ${SKIP_HF:-} ]]; then
+  echo "== transformers comparison (random Llama, SHAPE=${SHAPE:-1b})"
+  PYTHONUNBUFFERED=1 timeout 240 python3 benchmarks/device/hf_compare.py "$PACK/bin/assay_cuda_bench" || status=1
+fi
+echo "== done (status $status)"
+exit $status

@@ -1,0 +1,82 @@
+// Launchers of the CUDA kernels, callable from plain C++ (no CUDA headers): cuda_ops.cpp owns
+// the state and the metadata staging; the .cu files own the kernels. Every pointer is a device
+// address; `stream` is a cudaStream_t. Launchers only queue work.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "engines/local/ggml_types.h"
+
+namespace assay::cuda {
+
+bool kernel_supports_type(GgmlType type);
+
+void launch_embed(GgmlType type, const void* table, size_t row_bytes, int64_t ne0,
+                  const int32_t* ids, int64_t n_ids, float* out, int64_t out_stride, void* stream);
+void launch_rms_norm(const float* x, const float* w, float* out, int64_t n_rows, int64_t n,
+                     float eps, void* stream);
+void launch_rope(float* x, int64_t n_tokens, int n_head, int head_dim, int64_t x_stride,
+                 const int32_t* positions, bool neox, int n_rot, float freq_base,
+                 float freq_scale, const float* freq_factors, void* stream);
+void launch_store_rows(const float* src, int64_t src_stride, const int32_t* rows, int64_t n_rows,
+                       void* dst, bool dst_f16, size_t dst_row_bytes, int64_t ne0, void* stream);
+struct AttnLaunch {
+  const float* q;
+  int64_t q_stride;
+  const void* k;
+  size_t k_row_bytes;
+  bool k_f16;
+  const void* v;
+  size_t v_row_bytes;
+  bool v_f16;
+  const int32_t* rows;         // concatenated row lists
+  const int32_t* seq_offsets;  // [n_seq + 1]
+  const int32_t* token_seq;    // [n_tokens]
+  const int32_t* token_n_kv;   // [n_tokens]
+  int64_t n_tokens;            // tokens to compute: token_list[0..n_tokens), or 0..n_tokens
+  const int32_t* token_list;   // null: all tokens in order
+  int n_head, n_head_kv, head_dim;
+  float scale;
+  float* out;
+  int64_t out_stride;
+};
+void launch_attention(const AttnLaunch& a, void* stream);
+// Prefill attention through GEMMs (cuda_ops.cpp): the pieces around them.
+// Head-major F16 copies, one [n, head_dim] matrix per query head (KV heads repeated for GQA):
+// out[h][j][d] = cache row rows[j], element (h / group) * head_dim + d, for j < n.
+void launch_gather_kv_heads(const void* cache, bool f16, size_t row_bytes, const int32_t* rows,
+                            int64_t n, int n_head, int group, int head_dim, uint16_t* out,
+                            void* stream);
+// out[h][i][d] = f16(q[(t0 + i) * q_stride + h * head_dim + d]) for i < n.
+void launch_gather_q_heads(const float* q, int64_t q_stride, int64_t t0, int64_t n, int n_head,
+                           int head_dim, uint16_t* out, void* stream);
+// Softmax of the scores s [n_head * n_q rows of ld floats] (row h * n_q + i belongs to token
+// t0 + i and keeps its first n_kv[t0 + i] columns; the rest become 0) into p (f16, same ld).
+void launch_attn_softmax(const float* s, int64_t ld, int64_t n_rows, int64_t n_q, int64_t n_cols,
+                         const int32_t* n_kv, int64_t t0, uint16_t* p, void* stream);
+void launch_swiglu(const float* g, const float* u, float* out, int64_t n_rows, int64_t n,
+                   int64_t gs, int64_t us, int64_t os, void* stream);
+void launch_add(const float* a, const float* b, float* out, int64_t n, void* stream);
+void launch_add_bias(float* out, int64_t out_stride, const float* bias, int64_t n_rows,
+                     int64_t n, void* stream);
+void launch_gather_rows(const float* src, int64_t src_stride, const int32_t* rows, int64_t n_rows,
+                        int64_t width, float* dst, void* stream);
+// Per row: out[3 * r + 0] = logprob (NaN if target < 0 or targets null), bits of
+// out[3 * r + 1] = argmax (int32), out[3 * r + 2] = logsumexp.
+void launch_token_logprobs(const float* logits, int64_t n_rows, int64_t n_vocab,
+                           const int32_t* targets, float* out, void* stream);
+
+// Fused dequantize-and-dot for 1..4 tokens: out[t, j] = sum_i x[t, i] w[j, i] (+ bias[j]).
+// x rows must be 16-byte aligned (x_stride % 4 == 0).
+void launch_gemv(GgmlType type, const void* w, size_t row_bytes, int64_t ne0, int64_t ne1,
+                 const float* x, int64_t x_stride, int n_tokens, const float* bias, float* out,
+                 int64_t out_stride, void* stream);
+// Rows [row0, row0 + n_rows) of w, dequantized to packed BF16 [n_rows, ne0].
+void launch_dequant_bf16(GgmlType type, const void* w, size_t row_bytes, int64_t ne0,
+                         int64_t row0, int64_t n_rows, uint16_t* out, void* stream);
+// x [n_rows, n] f32 (row stride) -> packed BF16.
+void launch_f32_to_bf16(const float* x, int64_t x_stride, int64_t n_rows, int64_t n,
+                        uint16_t* out, void* stream);
+
+}  // namespace assay::cuda

@@ -1,0 +1,47 @@
+// CUDA backend of the local engine (see engines/local/ops.h for the contract of every op).
+//
+// This header compiles without the CUDA toolkit so that the CLI and tests can name the backend
+// under #ifdef ASSAY_HAVE_CUDA without pulling CUDA headers into every translation unit.
+//
+// Memory is cudaMalloc'd device memory; every op is queued on one private stream and runs
+// asynchronously; upload/download/token_logprobs wait for the stream. Host metadata spans
+// (token ids, positions, KV row lists) are staged through a pinned ring buffer so the caller's
+// spans may die as soon as the call returns.
+//
+// matmul: up to gemv_max_tokens tokens read the quantized weight blocks directly (fused
+// dequantize-and-dot, a warp per 2-4 output rows, F32 math); larger batches dequantize the weight
+// to BF16 in tiles of output rows and run a cuBLAS GEMM with F32 accumulation (activations
+// rounded to BF16; F32 weights use an FP32 GEMM).
+// attention: runs of >= 32 consecutive tokens of one sequence (prefill) gather their KV rows and
+// run S = QK^T, a masked softmax and PV as batched F16 GEMMs (F32 accumulation); other tokens
+// use a kernel with one block per (token, head) whose warps split the KV rows. With an F16
+// cache, q is rounded to F16 as CpuOps does.
+// Unlike CpuOps, a row's result is not bit-identical across batch compositions: the GEMV/GEMM
+// and attention paths round differently, within BF16/F16 tolerance.
+//
+// Thread safety: one caller at a time per object.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "engines/local/ops.h"
+
+namespace assay {
+
+struct CudaOpsOptions {
+  int device = 0;
+  // matmul with at most this many tokens uses the fused quantized kernel, else the GEMM path.
+  int gemv_max_tokens = 4;
+  // Bytes of the BF16 weight tile the GEMM path dequantizes into.
+  size_t gemm_tile_bytes = size_t{128} << 20;
+};
+
+// Whether at least one CUDA device can be used (false without a driver or device).
+bool cuda_device_available();
+// "NVIDIA H200 (sm_90, 139 GiB)" or the reason there is none.
+std::string cuda_device_description();
+// The backend on options.device; aborts with a clear message if the device cannot be used.
+std::unique_ptr<Ops> make_cuda_ops(const CudaOpsOptions& options = {});
+
+}  // namespace assay

@@ -1,0 +1,12 @@
+# The CUDA backend's GPU tests and its benchmark binary; only when the CUDA backend is built.
+# The tests carry the single label gpu (they skip without a device; scripts/test runs
+# `ctest -LE gpu`). Not through assay_tests(... LABELS gpu): that passes "unit;gpu" to
+# gtest_discover_tests, whose generated set_tests_properties then reads only the first label.
+if(TARGET assay_engines_cuda)
+  add_executable(assay_cuda_tests ${CMAKE_SOURCE_DIR}/tests/engines/local/cuda/cuda_ops_test.cpp)
+  target_link_libraries(assay_cuda_tests PRIVATE assay_engines_cuda assay_engines_local_files
+                        assay_test_support GTest::gtest_main GTest::gmock)
+  gtest_discover_tests(assay_cuda_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS gpu)
+  add_executable(assay_cuda_bench ${CMAKE_SOURCE_DIR}/benchmarks/kernels/cuda_bench.cpp)
+  target_link_libraries(assay_cuda_bench PRIVATE assay_engines_cuda assay_engines_local_files CUDA::cudart CUDA::cublas)
+endif()
