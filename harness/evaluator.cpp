@@ -13,6 +13,7 @@
 #include "assay_version.h"
 #include "harness/atomic_file.h"
 #include "harness/json_write.h"
+#include "harness/jsonl.h"
 #include "harness/log.h"
 #include "harness/progress.h"
 #include "harness/sha256.h"
@@ -169,9 +170,9 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
     std::unordered_map<std::string, int64_t> by_key;
     for (size_t i = 0; i < unique.size(); ++i) by_key.emplace(unique[i].key, i);
     for (const auto& line : lines) {
-      boost::system::error_code ec;
-      json::value v = json::parse(line, ec);
-      if (ec || !v.is_object()) continue;  // a damaged line: that request is simply redone
+      auto parsed_line = parse_json_exact(line);
+      if (!parsed_line.ok() || !parsed_line->is_object()) continue;  // damaged: simply redone
+      const json::value v = std::move(parsed_line).value();
       const json::object& o = v.get_object();
       const json::value* k = o.if_contains("k");
       const json::value* r = o.if_contains("r");

@@ -139,4 +139,41 @@ Result<double> json_number_field(simdjson::dom::element obj, std::string_view fi
 
 std::string json_to_string(simdjson::dom::element value) { return simdjson::minify(value); }
 
+namespace {
+
+boost::json::value to_boost(simdjson::dom::element e) {
+  using simdjson::dom::element_type;
+  switch (e.type()) {
+    case element_type::ARRAY: {
+      boost::json::array a;
+      for (simdjson::dom::element x : e.get_array()) a.push_back(to_boost(x));
+      return a;
+    }
+    case element_type::OBJECT: {
+      boost::json::object o;
+      for (auto [k, v] : e.get_object()) o[k] = to_boost(v);
+      return o;
+    }
+    case element_type::INT64: return int64_t(e.get_int64());
+    case element_type::UINT64: return uint64_t(e.get_uint64());
+    case element_type::DOUBLE: return double(e.get_double());
+    case element_type::STRING: return boost::json::string(std::string_view(e.get_string()));
+    case element_type::BOOL: return bool(e.get_bool());
+    case element_type::NULL_VALUE: return nullptr;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Result<boost::json::value> parse_json_exact(std::string_view text) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::padded_string padded(text);
+  simdjson::dom::element e;
+  if (auto err = parser.parse(padded).get(e)) {
+    return corrupt(std::string("invalid JSON: ") + simdjson::error_message(err));
+  }
+  return to_boost(e);
+}
+
 }  // namespace assay

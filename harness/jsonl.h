@@ -12,6 +12,8 @@
 
 #include <simdjson.h>
 
+#include <boost/json/value.hpp>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -35,6 +37,11 @@ Status for_each_jsonl(const std::string& path, const JsonlFn& fn, const JsonlOpt
 
 // Parses one JSON text (a .json file) fully; the parser owns the memory of the returned element.
 Result<simdjson::dom::element> parse_json_file(const std::string& path, simdjson::dom::parser& parser);
+
+// Parses JSON text into a boost::json::value with correctly rounded numbers. Boost.JSON 1.81's own
+// parser may be 1 ulp off on doubles, which made log-probs read back from a run's write-ahead log
+// differ from the ones first computed (the SIGKILL resume test found it); simdjson is exact.
+Result<boost::json::value> parse_json_exact(std::string_view text);
 
 // Small accessors for reading fields with errors that name the field.
 // "path:line: field 'question': expected string".

@@ -90,6 +90,15 @@ int run(const Args& args) {
   auto bs = args.get_int("batch-size");
   if (!bs.ok()) return fail(bs.status());
   opts.batch_size = static_cast<int>(bs->value_or(0));
+  auto chunk = args.get_int("chunk-size");
+  if (!chunk.ok()) return fail(chunk.status());
+  if (*chunk) {
+    if (**chunk < 1) {
+      log_line(LogLevel::kError, "assay run: --chunk-size must be >= 1");
+      return kExitUsage;
+    }
+    opts.chunk_size = **chunk;
+  }
   opts.model_args = args.get_or("model-args", "");
   // Refuse an unusable output folder before spending time on loading the model.
   if (!opts.output_dir.empty()) {
@@ -141,6 +150,7 @@ Command run_command() {
       {"system-instruction", {"system_instruction"}, true, "TEXT", "system message"},
       {"gen-kwargs", {"gen_kwargs"}, true, "K=V,...", "max_gen_toks, temperature, top_k, top_p, do_sample, seed"},
       {"batch-size", {"batch_size"}, true, "N", "tokens per forward (local engine)"},
+      {"chunk-size", {"chunk_size"}, true, "N", "requests per model call, each logged for resume when done (default 2048)"},
       {"data-dir", {"data_dir"}, true, "DIR", "data directory (default: $ASSAY_DATA, then the cache)"},
       {"strip-think", {"strip_think"}, false, "", "remove <think>...</think> before answer extraction"},
       {"list-tasks", {"list_tasks"}, false, "", "list task and group names"},
