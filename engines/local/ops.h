@@ -95,6 +95,11 @@ struct AttentionParams {
   float scale = 0.0f;  // softmax(scale * q.k); 0 means 1/sqrt(head_dim)
 };
 
+// Checks attention()'s arguments against its contract (ASSAY_CHECK: programmer errors) and
+// returns the longest token_n_kv. Shared by the backends so they accept exactly the same calls.
+int64_t check_attention_args(const TensorRef& k_cache, const TensorRef& v_cache,
+                             const AttentionLayout& layout, const AttentionParams& p);
+
 class Ops {
  public:
   virtual ~Ops() = default;
