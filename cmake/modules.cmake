@@ -25,17 +25,22 @@ function(assay_library name dir)
   endif()
 endfunction()
 
-# assay_tests(NAME DIR [DEPS ...] [LABELS ...]): one gtest binary from tests/DIR/*_test.cpp.
+# assay_tests(NAME DIR [DEPS ...] [LABEL L]): one gtest binary from tests/DIR/*_test.cpp, its
+# tests labelled L (default unit). One label only: gtest_discover_tests' PROPERTIES splits a list
+# and would keep just the first.
 function(assay_tests name dir)
-  cmake_parse_arguments(ARG "" "" "DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "LABEL" "DEPS" ${ARGN})
   file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/${dir}/*_test.cpp)
   if(NOT srcs)
     return()
   endif()
   add_executable(${name} ${srcs})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} assay_test_support GTest::gtest_main GTest::gmock)
-  set(labels unit ${ARG_LABELS})
+  set(label unit)
+  if(ARG_LABEL)
+    set(label ${ARG_LABEL})
+  endif()
   # Paths reach tests as compile definitions of assay_test_support (tests/support/test_env.h).
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${labels}")
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS ${label})
 endfunction()
 
