@@ -86,6 +86,7 @@ Command inspect_command();
 Command gate_command();
 Command report_command();
 Command perplexity_command();
+Command bench_command();
 Command serve_command();
 Command version_command();
 

@@ -19,8 +19,7 @@ std::vector<Command> all_commands() {
   c.push_back(unbuilt_command("decontam", "n-gram decontamination index and scan",
                               "assay decontam build | scan ...", "decontamination (not yet filed)"));
   c.push_back(data_command());
-  c.push_back(unbuilt_command("bench", "engine micro and macro benchmarks",
-                              "assay bench --model SPEC", "CPU engine, issue #4"));
+  c.push_back(bench_command());
   c.push_back(version_command());
   return c;
 }

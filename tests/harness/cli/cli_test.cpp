@@ -2,6 +2,7 @@
 #include "harness/cli/cli.h"
 
 #include <gtest/gtest.h>
+#include <simdjson.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -132,6 +133,32 @@ TEST(Cli, MalformedDataRowNamesFileAndLine) {
                        "/mmlu/test/anatomy_test.csv:2: unterminated quoted field"),
             std::string::npos)
       << r.out;
+}
+
+}  // namespace
+}  // namespace assay
+
+namespace assay {
+namespace {
+
+TEST(Cli, BenchMeasuresTheDefaultModel) {
+  testing::TempDir dir;
+  const std::string json = dir.file("bench.json");
+  auto r = run_assay("bench --model default --pp 32 --tg 4 --reps 1 --mmlu 2 --mmlu-header 24 "
+                     "--mmlu-question 8 --json " + json);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("| default | cpu-"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("pp32"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("prefix shared"), std::string::npos) << r.out;
+  simdjson::dom::parser p;
+  simdjson::dom::element j = p.load(json);
+  EXPECT_GT(double(j["pp_tokens_per_s"].get_double()), 0.0);
+  EXPECT_GT(double(j["tg_tokens_per_s"].get_double()), 0.0);
+  EXPECT_GT(double(j["mmlu_shared_questions_per_s"].get_double()), 0.0);
+  EXPECT_GT(double(j["mmlu_unshared_questions_per_s"].get_double()), 0.0);
+  EXPECT_GT(double(j["peak_rss_mib"].get_double()), 10.0);
+  EXPECT_EQ(run_assay("bench --model default --reps 0").code, 2);
+  EXPECT_EQ(run_assay("bench --model default --pp 0 --tg 0 --mmlu 1 --mmlu-header 5000").code, 2);
 }
 
 }  // namespace
