@@ -1,5 +1,8 @@
 #include "harness/cli/cli.h"
 
+#include <cctype>
+#include <cstring>
+
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -67,8 +70,38 @@ std::string suggestion_text(const std::vector<std::string>& m, const char* prefi
 
 }  // namespace
 
+std::string Args::command_line() const {
+  static const char* kSecret[] = {"key=", "token=", "secret=", "password="};
+  std::string out = "assay " + command_;
+  for (std::string a : argv_) {
+    std::string lower = a;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const char* s : kSecret) {
+      for (size_t p = lower.find(s); p != std::string::npos; p = lower.find(s, p + 1)) {
+        const size_t v = p + std::strlen(s);
+        size_t e = a.find(',', v);
+        if (e == std::string::npos) e = a.size();
+        a.replace(v, e - v, "***");
+        lower.replace(v, e - v, "***");
+      }
+    }
+    const bool plain = !a.empty() && a.find_first_not_of(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@+%") == std::string::npos;
+    if (plain) {
+      out += " " + a;
+    } else {
+      std::string q = "'";
+      for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      out += " " + q + "'";
+    }
+  }
+  return out;
+}
+
 Result<Args> parse_args(const Command& cmd, const std::vector<std::string>& argv) {
   Args args;
+  args.command_ = cmd.name;
+  args.argv_ = argv;
   auto find_flag = [&](std::string_view name) -> const FlagSpec* {
     for (const auto& f : cmd.flags) {
       if (f.name == name) return &f;

@@ -46,8 +46,14 @@ class Args {
   Result<std::optional<double>> get_double(std::string_view name) const;
   const std::vector<std::string>& positionals() const { return positionals_; }
 
+  // The command line as typed after `assay`, shell-quoted, with the values of secret-looking
+  // keys (…key=, …token=, …secret=) replaced by *** (recorded in results.json).
+  std::string command_line() const;
+
   std::map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positionals_;
+  std::string command_;             // the subcommand
+  std::vector<std::string> argv_;   // its arguments as given
 };
 
 struct Command {

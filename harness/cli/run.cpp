@@ -100,6 +100,7 @@ int run(const Args& args) {
     opts.chunk_size = **chunk;
   }
   opts.model_args = args.get_or("model-args", "");
+  opts.command_line = args.command_line();
   // Refuse an unusable output folder before spending time on loading the model.
   if (!opts.output_dir.empty()) {
     if (Status st = ensure_writable_dir(opts.output_dir); !st.ok()) return fail(st);
@@ -150,7 +151,7 @@ Command run_command() {
       {"system-instruction", {"system_instruction"}, true, "TEXT", "system message"},
       {"gen-kwargs", {"gen_kwargs"}, true, "K=V,...", "max_gen_toks, temperature, top_k, top_p, do_sample, seed"},
       {"batch-size", {"batch_size"}, true, "N", "tokens per forward (local engine)"},
-      {"chunk-size", {"chunk_size"}, true, "N", "requests per model call, each logged for resume when done (default 2048)"},
+      {"chunk-size", {"chunk_size"}, true, "N", "requests per model call, each logged for resume when done (default 256)"},
       {"data-dir", {"data_dir"}, true, "DIR", "data directory (default: $ASSAY_DATA, then the cache)"},
       {"strip-think", {"strip_think"}, false, "", "remove <think>...</think> before answer extraction"},
       {"list-tasks", {"list_tasks"}, false, "", "list task and group names"},

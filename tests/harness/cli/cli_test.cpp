@@ -163,3 +163,23 @@ TEST(Cli, BenchMeasuresTheDefaultModel) {
 
 }  // namespace
 }  // namespace assay
+
+namespace assay::cli {
+namespace {
+
+TEST(Cli, CommandLineIsQuotedAndHidesSecrets) {
+  Command c = run_command();
+  auto a = parse_args(c, {"--model", "http://127.0.0.1:8000/v1", "--model-args",
+                          "api_key=sk-123,loglikelihood=probe,Auth_Token=abc", "--tasks", "mmlu",
+                          "--system-instruction", "It's a test", "--limit", "5"});
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  const std::string line = a->command_line();
+  EXPECT_EQ(line,
+            "assay run --model http://127.0.0.1:8000/v1 --model-args "
+            "'api_key=***,loglikelihood=probe,Auth_Token=***' --tasks mmlu --system-instruction "
+            "'It'\\''s a test' --limit 5");
+  EXPECT_EQ(line.find("sk-123"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace assay::cli
