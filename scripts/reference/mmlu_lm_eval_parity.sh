@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# MMLU 5-shot end-to-end parity: assay vs lm-evaluation-harness on the same GGUF and data
+# (issue #5). Runs both on the first LIMIT test questions of every subject, then compares
+# accuracy (micro and macro), per-question agreement and per-option log-likelihoods.
+#
+# Usage: scripts/reference/mmlu_lm_eval_parity.sh [LIMIT]       (default 5 = 285 questions)
+#
+# Environment (defaults in brackets):
+#   SCRATCH   scratch dir, never inside the repo               [/tmp/mmlu-parity]
+#   VENV      venv with lm-eval 0.4.13                         [/tmp/lmeval/venv]
+#   LLAMA_PY  llama-cpp-python 0.3.36 source tree (its llama_cpp/ package is used as is)
+#                                                               [/tmp/llamacpp/llama_cpp_python-0.3.36]
+#   LLAMA_LIB dir with libllama.so/libggml*.so built from the llama.cpp vendored in 0.3.36
+#                                                               [/tmp/llamacpp/build/bin]
+#   MODEL     GGUF                  [~/.cache/assay/models/SmolLM2-135M-Instruct.Q4_1.gguf]
+#   DATA      data root holding mmlu/{dev,test}/*.csv          [<repo>/../shared/data]
+#   ASSAY     assay binary                                     [<repo>/build/assay]
+#   THREADS   threads for llama.cpp                            [2]
+#   GGUF_PROBE=1  also start `python -m llama_cpp.server` and send the 4 requests of one
+#             question exactly as lm-eval's `gguf` backend does (shows its result; slow:
+#             about 80 s per request on a 2-core machine)
+#   CALIBRATE=1  also run the lm-eval side with llama.cpp flash attention on and compare it with
+#             the flash-attention-off run: how well llama.cpp agrees with itself (noise floor)
+#   SKIP_ASSAY=1 / SKIP_LMEVAL=1  reuse an existing output dir
+#
+# Why not lm-eval's `gguf` backend for the full comparison: with llama-cpp-python 0.3.36's
+# server, /v1/completions with echo+logprobs (a) pairs each prompt token with the logits
+# row *after* it (off by one) and (b) drops the generated token, so lm_eval.models.gguf.
+# get_result sums an empty slice and every option scores 0.0 (argmax = always "A"); and
+# (c) the server sorts the whole vocabulary in Python for every prompt token (~80 s per
+# 5-shot request here). So the reference run uses lm-eval's own evaluator, task template,
+# few-shot sampler, TemplateLM._encode_pair and metrics, with the model scored in process
+# by the same llama-cpp-python/libllama (helper: mmlu_lm_eval_parity.py, class LlamaCppLM).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+LIMIT="${1:-5}"
+SCRATCH="${SCRATCH:-/tmp/mmlu-parity}"
+VENV="${VENV:-/tmp/lmeval/venv}"
+LLAMA_PY="${LLAMA_PY:-/tmp/llamacpp/llama_cpp_python-0.3.36}"
+LLAMA_LIB="${LLAMA_LIB:-/tmp/llamacpp/build/bin}"
+MODEL="${MODEL:-$HOME/.cache/assay/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
+DATA="${DATA:-$REPO/../shared/data}"
+ASSAY="${ASSAY:-$REPO/build/assay}"
+THREADS="${THREADS:-2}"
+HELPER="$REPO/scripts/reference/mmlu_lm_eval_parity.py"
+PY="$VENV/bin/python"
+
+case "$SCRATCH" in "$REPO"/*) echo "SCRATCH must be outside the repo" >&2; exit 2;; esac
+mkdir -p "$SCRATCH"
+export HF_HOME="$SCRATCH/hf" HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export LLAMA_CPP_LIB_PATH="$LLAMA_LIB" PYTHONPATH="$LLAMA_PY${PYTHONPATH:+:$PYTHONPATH}"
+
+# 1. Python deps of llama-cpp-python (+ its server extra) in the lm-eval venv.
+if ! "$PY" -c 'import diskcache, fastapi, uvicorn, sse_starlette, starlette_context, pydantic_settings' 2>/dev/null; then
+  "$VENV/bin/pip" install -q "diskcache>=5.6.1" "uvicorn>=0.22.0" "fastapi>=0.100.0" \
+    "pydantic-settings>=2.0.1" "sse-starlette>=1.6.1" "starlette-context>=0.3.6,<0.4" PyYAML
+fi
+"$PY" -c 'import llama_cpp, lm_eval; print("llama_cpp", llama_cpp.__version__, "| lm_eval", lm_eval.__version__)'
+
+# 2. Local copies of the MMLU CSVs in cais/mmlu layout + lm-eval task YAMLs (scratch only).
+"$PY" "$HELPER" prepare --data "$DATA/mmlu" --scratch "$SCRATCH"
+
+TAG="l$LIMIT"
+A_OUT="$SCRATCH/assay_$TAG"
+L_OUT="$SCRATCH/lmeval_$TAG"
+uptime
+
+# 3. assay.
+if [ "${SKIP_ASSAY:-0}" != 1 ]; then
+  rm -rf "$A_OUT"; mkdir -p "$A_OUT"
+  t0=$(date +%s.%N)
+  "$ASSAY" run --model default --tasks mmlu --num-fewshot 5 --limit "$LIMIT" \
+    --output "$A_OUT" --log-samples --data-dir "$DATA" > "$A_OUT/stdout.txt" 2> "$A_OUT/stderr.txt"
+  t1=$(date +%s.%N)
+  echo "assay wall: $(echo "$t1 - $t0" | bc) s" | tee "$A_OUT/wall.txt"
+  uptime
+fi
+
+# 4. lm-eval (in-process llama-cpp-python scorer, lm-eval evaluator and task template).
+if [ "${SKIP_LMEVAL:-0}" != 1 ]; then
+  rm -rf "$L_OUT"
+  t0=$(date +%s.%N)
+  "$PY" "$HELPER" lmeval --scratch "$SCRATCH" --model "$MODEL" --out "$L_OUT" \
+    --limit "$LIMIT" --threads "$THREADS" > "$SCRATCH/lmeval_$TAG.log" 2>&1
+  t1=$(date +%s.%N)
+  echo "lm-eval wall: $(echo "$t1 - $t0" | bc) s (process, incl. model load)" | tee "$L_OUT/wall.txt"
+  tail -1 "$SCRATCH/lmeval_$TAG.log"
+  uptime
+fi
+
+# 5. Optional: lm-eval's real `gguf` backend path against llama-cpp-python's server, one question.
+if [ "${GGUF_PROBE:-0}" = 1 ]; then
+  PORT=8765
+  "$PY" -m llama_cpp.server --model "$MODEL" --logits_all true --n_ctx 8192 \
+    --n_threads "$THREADS" --n_threads_batch "$THREADS" --host 127.0.0.1 --port $PORT \
+    > "$SCRATCH/server.log" 2>&1 &
+  SPID=$!
+  trap 'kill $SPID 2>/dev/null || true' EXIT
+  for _ in $(seq 60); do curl -sf "http://127.0.0.1:$PORT/v1/models" >/dev/null && break; sleep 1; done
+  "$PY" "$HELPER" gguf-probe --data "$DATA/mmlu" --url "http://127.0.0.1:$PORT" | tee "$SCRATCH/gguf_probe.jsonl"
+  kill $SPID; trap - EXIT
+fi
+
+# 6. Optional noise floor: llama.cpp (flash attention on) vs llama.cpp (off), same lm-eval setup.
+if [ "${CALIBRATE:-0}" = 1 ]; then
+  F_OUT="$SCRATCH/lmeval_fa_$TAG"
+  rm -rf "$F_OUT"
+  "$PY" "$HELPER" lmeval --scratch "$SCRATCH" --model "$MODEL" --out "$F_OUT" \
+    --limit "$LIMIT" --threads "$THREADS" --flash-attn > "$SCRATCH/lmeval_fa_$TAG.log" 2>&1
+  echo "== calibration: llama.cpp flash-attn on (as 'assay' column) vs off (as 'lm-eval' column) =="
+  "$PY" "$HELPER" compare --assay "$F_OUT" --lmeval "$L_OUT" --json "$SCRATCH/compare_fa_$TAG.json" \
+    | grep -v '^| [a-z]'
+fi
+
+# 7. Compare.
+echo "assay:   $(cat "$A_OUT/wall.txt" 2>/dev/null || echo '?')"
+echo "lm-eval: $(cat "$L_OUT/wall.txt" 2>/dev/null || echo '?')"
+"$PY" "$HELPER" compare --assay "$A_OUT" --lmeval "$L_OUT" --json "$SCRATCH/compare_$TAG.json"
