@@ -140,6 +140,7 @@ Result<std::unique_ptr<LocalModel>> LocalModel::load(const std::string& path,
   info.supports_rolling = true;
   info.details = {{"architecture", llama_arch_name(hp.arch)},
                   {"path", path},
+                  {"quantization", weight_types(*m->files_)},
                   {"n_layer", std::to_string(hp.n_layer)},
                   {"n_embd", std::to_string(hp.n_embd)},
                   {"n_vocab", std::to_string(hp.n_vocab)},

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <sstream>
+#include <vector>
 
 #include "engines/local/safetensors_reader.h"
 #include "engines/local/tensor_names.h"
@@ -296,6 +299,24 @@ Status ModelFiles::validate_tensors(const std::string& where) {
     }
   }
   return Status::OK();
+}
+
+std::string weight_types(const ModelFiles& m) {
+  std::map<std::string, uint64_t> by_type;
+  uint64_t total = 0;
+  for (const auto& [name, t] : m.tensors()) {
+    by_type[std::string(ggml_type_name(t.type))] += t.n_bytes;
+    total += t.n_bytes;
+  }
+  std::vector<std::pair<uint64_t, std::string>> order;
+  for (const auto& [type, bytes] : by_type) order.emplace_back(bytes, type);
+  std::sort(order.rbegin(), order.rend());
+  std::string out;
+  for (const auto& [bytes, type] : order) {
+    const int pct = total ? static_cast<int>(std::lround(100.0 * static_cast<double>(bytes) / static_cast<double>(total))) : 0;
+    out += (out.empty() ? "" : ", ") + type + " " + std::to_string(pct) + "%";
+  }
+  return out;
 }
 
 std::string describe_model(const ModelFiles& m) {

@@ -119,6 +119,9 @@ class ModelFiles {
 // Multi-line text for `assay inspect`: format and path, architecture and hparams, tensor count
 // and bytes by type, tokenizer model/pre and vocabulary size, chat template present or not.
 std::string describe_model(const ModelFiles& m);
+// The weights' storage types by share of bytes, largest first: "Q4_1 69%, Q8_0 31%, F32 0%"
+// (what runs record as the model's quantization).
+std::string weight_types(const ModelFiles& m);
 
 // GGUF row order from HF row order for one q/k projection: `rows` rows of `row_bytes` bytes in
 // n_heads heads (rows / n_heads must be even). Exposed for tests and the tiny-model writer's

@@ -144,6 +144,8 @@ TEST(RealFiles, DefaultModelThroughModelFiles) {
   EXPECT_THAT(d, HasSubstr("F32: 61 tensors"));
   EXPECT_THAT(d, HasSubstr("pre smollm"));
   EXPECT_THAT(d, HasSubstr("49152 tokens"));
+  // 66,355,200 + 30,081,024 + 140,544 bytes.
+  EXPECT_EQ(weight_types(**m), "Q4_1 69%, Q8_0 31%, F32 0%");
 }
 
 // Counts from gguf-py 0.x GGUFReader over the same files.
