@@ -79,7 +79,7 @@ int bench(const Args& args) {
   // llama-bench's does (-b 2048 by default).
   if (!margs->count("n_ctx") && !margs->count("max_length"))
     (*margs)["n_ctx"] = std::to_string(std::max<int64_t>({n_pp, n_tg + 1, 1024}));
-  if (!margs->count("n_batch")) (*margs)["n_batch"] = std::to_string(std::max<int64_t>(n_pp, 1));
+  if (!margs->count("n_batch")) (*margs)["n_batch"] = std::to_string(std::max<int64_t>(n_pp, 512));
   const auto t_load = Clock::now();
   auto model = make_model(*spec, *margs);
   if (!model.ok()) return fail(model.status());
