@@ -525,16 +525,17 @@ FloatFn float_fn(GgmlType type, int r, int t) {
   }
 }
 
-// Tile shape: decode (one token) reads the weights once with 2 rows in flight (4 rows measured
-// ~15% slower single-threaded on the 2-core EPYC: more streams than its prefetchers follow);
-// prefill shares each weight tile between 4 tokens (4x4 measured ~10% faster than 2x4 for Q4_1
-// on Zen 3; K-quants and float types showed no difference). Any shape gives the same numbers.
+// Tile shape: decode (one token) streams one weight row at a time, as ggml's vec_dot does (2 rows
+// measured ~10% and 4 rows ~20% slower single-token on the 2-core EPYC: more streams than its
+// prefetchers follow); prefill shares each weight tile between 4 tokens (4x4 measured ~10%
+// faster than 2x4 for Q4_1 on Zen 3; K-quants and float types showed no difference). Any shape
+// gives the same numbers.
 struct TileShape {
   int r;
   int t;
 };
 TileShape tile_shape(GgmlType type, int64_t n_tokens) {
-  if (n_tokens == 1) return {2, 1};
+  if (n_tokens == 1) return {1, 1};
   if (is_legacy(type)) return {4, 4};
   return {2, 4};
 }
