@@ -6,6 +6,7 @@
 
 #include "harness/jsonl.h"
 #include "tasks/common/answer_extract.h"
+#include "tasks/common/fewshot_prompt.h"
 #include "tasks/common/python_random.h"
 #include "tasks/gsm8k/answer_filters.h"
 
@@ -183,29 +184,7 @@ class Gsm8kTask : public Task {
   std::vector<Request> requests(int64_t doc) const override {
     Request r;
     r.kind = RequestKind::kGenerate;
-    r.gen.params = params_;
-    const auto& shots = shots_[doc];
-    const std::string question = doc_to_text(test_[doc].question);
-    if (!opts_.apply_chat_template) {
-      // lm-eval 0.4.13 renders the system message as plain text with no delimiter after it.
-      std::string ctx = opts_.system_instruction;
-      for (const auto& [q, t] : shots) ctx += q + " " + t + "\n\n";
-      r.gen.context = ctx + question;
-      return {r};
-    }
-    auto& m = r.gen.messages;
-    if (!opts_.system_instruction.empty()) m.push_back({"system", opts_.system_instruction});
-    if (opts_.fewshot_as_multiturn) {
-      for (const auto& [q, t] : shots) {
-        m.push_back({"user", q});
-        m.push_back({"assistant", t});
-      }
-      m.push_back({"user", question});
-    } else {
-      std::string user;
-      for (const auto& [q, t] : shots) user += q + " " + t + "\n\n";
-      m.push_back({"user", user + question});
-    }
+    r.gen = fewshot_generate_request(opts_, shots_[doc], doc_to_text(test_[doc].question), params_);
     return {r};
   }
 

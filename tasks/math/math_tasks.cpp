@@ -4,6 +4,7 @@
 
 #include "harness/jsonl.h"
 #include "tasks/common/answer_extract.h"
+#include "tasks/common/fewshot_prompt.h"
 #include "tasks/math/hendrycks_equiv.h"
 #include "tasks/math/math_equiv.h"
 #include "tasks/math/minerva_answer.h"
@@ -165,27 +166,7 @@ class MathTask : public Task {
   std::vector<Request> requests(int64_t doc) const override {
     Request r;
     r.kind = RequestKind::kGenerate;
-    r.gen.params = params_;
-    const std::string question = doc_to_text(docs_[doc]);
-    if (!opts_.apply_chat_template) {
-      std::string ctx = opts_.system_instruction;
-      for (const auto& [q, t] : shots_) ctx += q + " " + t + "\n\n";
-      r.gen.context = ctx + question;
-      return {r};
-    }
-    auto& m = r.gen.messages;
-    if (!opts_.system_instruction.empty()) m.push_back({"system", opts_.system_instruction});
-    if (opts_.fewshot_as_multiturn) {
-      for (const auto& [q, t] : shots_) {
-        m.push_back({"user", q});
-        m.push_back({"assistant", t});
-      }
-      m.push_back({"user", question});
-    } else {
-      std::string user;
-      for (const auto& [q, t] : shots_) user += q + " " + t + "\n\n";
-      m.push_back({"user", user + question});
-    }
+    r.gen = fewshot_generate_request(opts_, shots_, doc_to_text(docs_[doc]), params_);
     return {r};
   }
 
