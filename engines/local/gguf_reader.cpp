@@ -1,14 +1,12 @@
 #include "engines/local/gguf_reader.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <limits>
+
+#include "engines/local/mapped_file.h"
 
 namespace assay {
 namespace {
@@ -382,27 +380,10 @@ Result<std::unique_ptr<GgufFile>> GgufFile::from_memory(const uint8_t* data, siz
 }
 
 Result<std::unique_ptr<GgufFile>> GgufFile::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int e = errno;
-    if (e == ENOENT) return not_found(path + ": no such file");
-    return io_error(path + ": cannot open: " + std::strerror(e));
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return io_error(path + ": not a regular file");
-  }
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size < 24) {
-    ::close(fd);
-    return corrupt(path + ": file is " + std::to_string(size) +
-                   " bytes, too short to be a GGUF file (header is 24 bytes)");
-  }
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  const int e = errno;
-  ::close(fd);
-  if (map == MAP_FAILED) return io_error(path + ": mmap failed: " + std::strerror(e));
+  ASSAY_ASSIGN_OR_RETURN(ReadOnlyMap m,
+                         map_file_readonly(path, 24, "a GGUF file (header is 24 bytes)"));
+  void* map = m.data;
+  const size_t size = m.size;
   std::unique_ptr<GgufFile> f(new GgufFile());
   f->path_ = path;
   f->map_ = map;

@@ -1,10 +1,7 @@
 #include "engines/local/safetensors_reader.h"
 
-#include <fcntl.h>
 #include <simdjson.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,6 +9,8 @@
 #include <filesystem>
 #include <limits>
 #include <set>
+
+#include "engines/local/mapped_file.h"
 
 namespace assay {
 namespace {
@@ -196,27 +195,10 @@ Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::from_memory(const uint
 }
 
 Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int e = errno;
-    if (e == ENOENT) return not_found(path + ": no such file");
-    return io_error(path + ": cannot open: " + std::strerror(e));
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return io_error(path + ": not a regular file");
-  }
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size < 8) {
-    ::close(fd);
-    return corrupt(path + ": " + std::to_string(size) +
-                   " bytes is too short for a safetensors file (8-byte header length)");
-  }
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  const int e = errno;
-  ::close(fd);
-  if (map == MAP_FAILED) return io_error(path + ": mmap failed: " + std::strerror(e));
+  ASSAY_ASSIGN_OR_RETURN(ReadOnlyMap m, map_file_readonly(
+                                            path, 8, "a safetensors file (8-byte header length)"));
+  void* map = m.data;
+  const size_t size = m.size;
   auto f = from_memory(static_cast<const uint8_t*>(map), size, path);
   if (!f.ok()) {
     ::munmap(map, size);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "tests/support/test_env.h"
 #include "tests/support/tiny_model_writer.h"
 
 namespace assay {
@@ -135,7 +136,7 @@ TEST(GgufReader, AcceptsVersion2AndCustomAlignment) {
 }
 
 TEST(GgufReader, OpensFromDiskAndMissingFile) {
-  const std::string path = testing::TempDir() + "/gguf_reader_small.gguf";
+  const std::string path = ::testing::TempDir() + "/gguf_reader_small.gguf";
   ASSERT_TRUE(small_file().write(path).ok());
   auto f = GgufFile::open(path);
   ASSERT_TRUE(f.ok()) << f.status().message();
@@ -297,6 +298,30 @@ TEST(GgufReader, QuantizedTensorSizes) {
   EXPECT_EQ((*f)->tensor("q41")->n_bytes, 120u);
   EXPECT_EQ((*f)->tensor("bf")->n_bytes, 10u);
   EXPECT_EQ((*f)->tensor("q6k")->type, GgmlType::Q6_K);
+}
+
+}  // namespace
+}  // namespace assay
+
+namespace assay {
+namespace {
+
+// The file-level errors come from map_file_readonly, shared with the safetensors reader.
+TEST(GgufFile, OpenNamesMissingShortAndNonRegularFiles) {
+  testing::TempDir dir;
+  auto missing = GgufFile::open(dir.file("nope.gguf"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("nope.gguf: no such file"));
+  testing::write_text(dir.file("short.gguf"), "GGUF");
+  auto short_file = GgufFile::open(dir.file("short.gguf"));
+  ASSERT_FALSE(short_file.ok());
+  EXPECT_EQ(short_file.status().code(), StatusCode::kCorrupt);
+  EXPECT_THAT(std::string(short_file.status().message()),
+              HasSubstr("short.gguf: file is 4 bytes, too short for a GGUF file"));
+  auto directory = GgufFile::open(dir.path());
+  ASSERT_FALSE(directory.ok());
+  EXPECT_THAT(std::string(directory.status().message()), HasSubstr("not a regular file"));
 }
 
 }  // namespace
