@@ -14,6 +14,7 @@
 #include <cstdio>
 
 #include "harness/status.h"
+#include "tests/support/loopback.h"
 
 namespace assay::testing {
 namespace net = boost::asio;
@@ -114,19 +115,7 @@ double FaultServer::fake_logprob(std::string_view token) {
 bool FaultServer::fake_is_greedy(std::string_view token) { return fnv1a(token) % 3 != 0; }
 
 FaultServer::FaultServer(FaultServerOptions options) : options_(std::move(options)) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSAY_CHECK(listen_fd_ >= 0);
-  int one = 1;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ASSAY_CHECK(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  ASSAY_CHECK(::listen(listen_fd_, 256) == 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
+  listen_fd_ = listen_loopback(256, &port_);
   accept_thread_ = std::thread([this] { accept_loop(); });
 }
 

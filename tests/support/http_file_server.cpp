@@ -9,23 +9,12 @@
 #include <cstring>
 
 #include "harness/status.h"
+#include "tests/support/loopback.h"
 
 namespace assay::testing {
 
 HttpFileServer::HttpFileServer() {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSAY_CHECK(listen_fd_ >= 0);
-  int one = 1;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ASSAY_CHECK(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  ASSAY_CHECK(::listen(listen_fd_, 16) == 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
+  listen_fd_ = listen_loopback(16, &port_);
   thread_ = std::thread([this] { serve(); });
 }
 
