@@ -14,6 +14,7 @@
 #include "harness/jsonl.h"
 #include "harness/stats.h"
 #include "reports/junit.h"
+#include "reports/report.h"
 #include "reports/run_reader.h"
 
 namespace assay {
@@ -597,19 +598,6 @@ std::string format_gate_text(const GateReport& report) {
 }
 
 std::string format_gate_markdown(const GateReport& report) {
-  // Pipes and newlines would break a Markdown table cell.
-  const auto cell = [](std::string s) {
-    std::string out;
-    for (char c : s) {
-      if (c == '|')
-        out += "\\|";
-      else if (c == '\n' || c == '\r')
-        out += ' ';
-      else
-        out += c;
-    }
-    return out;
-  };
   std::vector<std::string> head = header_row();
   head.push_back("Note");
   std::string out = "| ";
@@ -623,7 +611,7 @@ std::string format_gate_markdown(const GateReport& report) {
     std::vector<std::string> row = verdict_row(t);
     row.push_back(t.message);
     out += "|";
-    for (const auto& v : row) out += " " + cell(v) + " |";
+    for (const auto& v : row) out += " " + markdown_cell(v) + " |";
     out += "\n";
   }
   out += std::string("\n**") + overall(report.exit_code) + "** (exit " +

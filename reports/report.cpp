@@ -1019,39 +1019,26 @@ std::string render_html(const Model& m, const ReportOptions& options) {
 
 // ---- Markdown -----------------------------------------------------------------------------
 
-std::string md_cell(std::string_view s) {
-  std::string out;
-  for (char c : html_escape(s)) {
-    if (c == '|')
-      out += "\\|";
-    else if (c == '\n' || c == '\r')
-      out += ' ';
-    else
-      out += c;
-  }
-  return out;
-}
-
 std::string render_markdown(const Model& m, const ReportOptions& options) {
   const std::size_t R = m.runs.size();
   std::string md =
-      "## " + md_cell(options.title.empty() ? default_title(m) : options.title) + "\n\n";
+      "## " + markdown_cell(options.title.empty() ? default_title(m) : options.title) + "\n\n";
   auto table = [&](const std::vector<int>& rows) {
     std::string t = "| Task | Metric |";
     std::string sep = "|---|---|";
     for (std::size_t ri = 0; ri < R; ++ri) {
-      t += " " + md_cell(m.runs[ri].label) + " |";
+      t += " " + markdown_cell(m.runs[ri].label) + " |";
       sep += "---:|";
     }
     for (std::size_t ri = 1; ri < R; ++ri) {
-      t += " Δ " + md_cell(m.runs[ri].label) + " (95% CI) | p | flips ↓/↑ |";
+      t += " Δ " + markdown_cell(m.runs[ri].label) + " (95% CI) | p | flips ↓/↑ |";
       sep += "---:|---:|---:|";
     }
     t += "\n" + sep + "\n";
     for (int i : rows) {
       const Node& n = m.nodes[i];
-      t += "| " + std::string(n.depth > 0 ? "&nbsp;&nbsp;" : "") + md_cell(n.name) + " | " +
-           md_cell(n.metric_key) + " |";
+      t += "| " + std::string(n.depth > 0 ? "&nbsp;&nbsp;" : "") + markdown_cell(n.name) + " | " +
+           markdown_cell(n.metric_key) + " |";
       for (std::size_t ri = 0; ri < R; ++ri) {
         const RunValue& v = n.values[ri];
         t += " " + pct(v.value) + (v.std_error ? " ± " + pct(v.std_error) : "") + " |";
@@ -1085,7 +1072,7 @@ std::string render_markdown(const Model& m, const ReportOptions& options) {
           table(rest) + "\n</details>\n";
   }
   if (R > 1) {
-    md += "\nValues in points (± standard error). Δ against **" + md_cell(m.runs[0].label) +
+    md += "\nValues in points (± standard error). Δ against **" + markdown_cell(m.runs[0].label) +
           "** on paired documents; p: exact McNemar for 0/1 metrics, paired bootstrap otherwise.\n";
   }
   std::uint64_t errors = 0;
@@ -1097,7 +1084,7 @@ std::string render_markdown(const Model& m, const ReportOptions& options) {
           (errors == 1 ? " sample" : " samples") + " failed (not scored):";
     for (std::size_t ri = 0; ri < R; ++ri) {
       for (const auto& [t, n] : m.errors_by_task[ri]) {
-        md += " " + md_cell(m.runs[ri].label) + "/" + md_cell(t) + " " + std::to_string(n) + ";";
+        md += " " + markdown_cell(m.runs[ri].label) + "/" + markdown_cell(t) + " " + std::to_string(n) + ";";
       }
     }
     md.back() = '.';
@@ -1107,6 +1094,19 @@ std::string render_markdown(const Model& m, const ReportOptions& options) {
 }
 
 }  // namespace
+
+std::string markdown_cell(std::string_view text) {
+  std::string out;
+  for (char c : html_escape(text)) {
+    if (c == '|')
+      out += "\\|";
+    else if (c == '\n' || c == '\r')
+      out += ' ';
+    else
+      out += c;
+  }
+  return out;
+}
 
 std::string html_escape(std::string_view text) {
   std::string out;

@@ -40,6 +40,8 @@ Status write_report(const ReportOptions& options, const std::string& path);
 // Text for HTML element content or a quoted attribute value: & < > " ' become entities, NUL and
 // invalid UTF-8 become U+FFFD (a browser would guess at them otherwise).
 std::string html_escape(std::string_view text);
+// A Markdown table cell: HTML-escaped (Markdown renders raw HTML), pipes escaped, newlines folded.
+std::string markdown_cell(std::string_view text);
 
 // A JSON string literal (with its quotes) that is safe inside <script type="application/json">:
 // besides JSON's own escapes, < > & become \u003c \u003e \u0026 (so "</script>" or "<!--" cannot

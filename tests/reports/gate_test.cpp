@@ -509,3 +509,37 @@ TEST(GateFilterTest, ConfigTasksAreTheGatedSetWithoutFlag) {
 
 }  // namespace
 }  // namespace assay
+
+namespace assay {
+namespace {
+
+// The Markdown verdict goes into CI step summaries, which render HTML: task names and notes are
+// escaped, and a pipe or newline in them cannot break the table.
+TEST(GateMarkdown, OneEscapedRowPerTask) {
+  GateReport r;
+  GateTaskVerdict a;
+  a.task = "mmlu_anatomy";
+  a.metric = "acc,none";
+  a.n = 135;
+  a.message = "dropped 3.0 points | p < alpha\nsee <script>x</script>";
+  a.outcome = GateOutcome::kRegression;
+  GateTaskVerdict b = a;
+  b.task = "gsm8k";
+  b.message = "within threshold";
+  b.outcome = GateOutcome::kPass;
+  r.tasks = {a, b};
+  r.exit_code = kGateExitRegression;
+  const std::string md = format_gate_markdown(r);
+  EXPECT_NE(md.find("| mmlu_anatomy |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| gsm8k |"), std::string::npos) << md;
+  EXPECT_NE(md.find("dropped 3.0 points \\| p &lt; alpha see &lt;script&gt;x&lt;/script&gt;"),
+            std::string::npos) << md;
+  EXPECT_EQ(md.find("<script>"), std::string::npos) << md;
+  size_t rows = 0;
+  for (size_t p = md.find("\n|"); p != std::string::npos; p = md.find("\n|", p + 1)) ++rows;
+  EXPECT_EQ(rows, 3u) << md;  // separator + two tasks (the header starts the text)
+  EXPECT_NE(md.find("(exit 1)"), std::string::npos) << md;
+}
+
+}  // namespace
+}  // namespace assay
