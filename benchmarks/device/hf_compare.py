@@ -8,7 +8,6 @@ backend) and prints the mean KL(reference || ours) and the top-1 agreement.
 
 Runs on the GPU machine (PyTorch and transformers there). SHAPE=1b (default, fast) or 8b.
 """
-import json
 import os
 import subprocess
 import sys
