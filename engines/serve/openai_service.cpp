@@ -289,8 +289,18 @@ ServeReply OpenAiService::completions(std::string_view body) {
   json::array choices;
   int64_t prompt_tokens = 0, completion_tokens = 0;
 
+  if (!req.logprobs && req.s.stream && n_prompts == 1 && n == 1) {
+    // One answer streamed as the engine produces it.
+    GenerateRequest g;
+    g.context = req.prompts[0];
+    g.params = to_gen_params(req.s, 16);
+    return stream_generation(std::move(g), req.s,
+                             StreamShape{"cmpl-", "text_completion", false,
+                                         req.echo ? req.prompts[0] : std::string()});
+  }
   if (!req.logprobs) {
     // Plain generation: every (prompt, choice) is one engine request, all in one batch.
+    // Several prompts or choices stream too, each choice as one piece once all are done.
     EngineJob job;
     for (size_t p = 0; p < n_prompts; ++p) {
       for (size_t c = 0; c < n; ++c) {
@@ -594,20 +604,27 @@ struct ChatStream {
 }  // namespace
 
 ServeReply OpenAiService::chat_stream(const ChatRequest& req) {
-  auto st = std::make_shared<ChatStream>();
   GenerateRequest g;
   g.messages = req.messages;
   g.params = to_gen_params(req.s, static_cast<int32_t>(n_ctx_));
+  return stream_generation(std::move(g), req.s, StreamShape{"chatcmpl-", "chat.completion.chunk", true, ""});
+}
+
+// One generation streamed while the engine works: chat chunks ({"delta": {"content"}}, a role
+// chunk first) or completion chunks ({"text"}, the echoed prompt first).
+ServeReply OpenAiService::stream_generation(GenerateRequest g, const SamplingFields& s,
+                                            StreamShape shape) {
+  auto st = std::make_shared<ChatStream>();
   st->job.generate.push_back(std::move(g));
   // The engine reports text before it looks for stop strings, so a stop string may already be
   // in it (cut there), and one may still complete at the end (hold back its length - 1 bytes).
   // What has been sent is then never taken back.
   size_t hold = 0;
-  for (const auto& s : req.s.stop) hold = std::max(hold, s.size() - 1);
+  for (const auto& stop : s.stop) hold = std::max(hold, stop.size() - 1);
   ChatStream* raw = st.get();
-  st->job.on_text = [raw, hold, stop = req.s.stop](size_t, const std::string& text) {
+  st->job.on_text = [raw, hold, stop = s.stop](size_t, const std::string& text) {
     size_t safe = text.size() > hold ? text.size() - hold : 0;
-    for (const auto& s : stop) safe = std::min(safe, text.find(s));
+    for (const auto& x : stop) safe = std::min(safe, text.find(x));
     safe = complete_utf8_prefix(std::string_view(text).substr(0, safe));
     std::lock_guard<std::mutex> lock(raw->mu);
     if (safe <= raw->published) return;
@@ -636,27 +653,39 @@ ServeReply OpenAiService::chat_stream(const ChatRequest& req) {
         return error_reply(engine_error(raw->job.generated[0].status()));
     }
   }
-  const std::string id = next_id("chatcmpl-");
+  const std::string id = next_id(shape.id_prefix);
   const int64_t created = static_cast<int64_t>(std::time(nullptr));
-  const bool include_usage = req.s.include_usage;
+  const bool include_usage = s.include_usage;
   ServeReply out;
   out.sse = true;
-  out.stream = [this, st, id, created,
-                include_usage](const std::function<bool(const std::string&)>& send) {
-    auto chunk = [&](json::object delta, json::value finish) {
-      return json::object{
-          {"id", id},
-          {"object", "chat.completion.chunk"},
-          {"created", created},
-          {"model", model_id_},
-          {"choices", json::array{json::object{{"index", 0},
-                                               {"delta", std::move(delta)},
-                                               {"logprobs", nullptr},
-                                               {"finish_reason", std::move(finish)}}}}};
+  out.stream = [this, st, id, created, include_usage,
+                shape = std::move(shape)](const std::function<bool(const std::string&)>& send) {
+    auto chunk = [&](json::value piece, json::value finish) {
+      json::object choice{{"index", 0}};
+      if (shape.chat) {
+        choice["delta"] = std::move(piece);
+      } else {
+        choice["text"] = std::move(piece);
+      }
+      choice["logprobs"] = nullptr;
+      choice["finish_reason"] = std::move(finish);
+      return json::object{{"id", id},
+                          {"object", shape.object},
+                          {"created", created},
+                          {"model", model_id_},
+                          {"choices", json::array{std::move(choice)}}};
+    };
+    auto text_chunk = [&](const std::string& text) {
+      return shape.chat ? chunk(json::object{{"content", valid_utf8(text)}}, nullptr)
+                        : chunk(json::string(valid_utf8(text)), nullptr);
     };
     // After a failed write the client is gone; the engine still finishes the job.
-    bool client =
-        send(json::serialize(chunk(json::object{{"role", "assistant"}, {"content", ""}}, nullptr)));
+    bool client = true;
+    if (shape.chat) {
+      client = send(json::serialize(chunk(json::object{{"role", "assistant"}, {"content", ""}}, nullptr)));
+    } else if (!shape.leading_text.empty()) {
+      client = send(json::serialize(text_chunk(shape.leading_text)));
+    }
     while (true) {
       std::deque<std::string> take;
       bool done;
@@ -667,8 +696,7 @@ ServeReply OpenAiService::chat_stream(const ChatRequest& req) {
         done = st->done;
       }
       for (const auto& d : take) {
-        if (client)
-          client = send(json::serialize(chunk(json::object{{"content", valid_utf8(d)}}, nullptr)));
+        if (client) client = send(json::serialize(text_chunk(d)));
       }
       if (done) break;
     }
@@ -684,18 +712,18 @@ ServeReply OpenAiService::chat_stream(const ChatRequest& req) {
       return;
     }
     if (r->text.size() > st->published) {
-      client = send(json::serialize(
-          chunk(json::object{{"content", valid_utf8(r->text.substr(st->published))}}, nullptr)));
+      client = send(json::serialize(text_chunk(r->text.substr(st->published))));
     }
     // The finishing chunk carries usage too, so clients that never ask for the separate usage
     // chunk still see the counts.
-    json::object last = chunk(json::object{}, json::value(finish_reason(r->finish_reason)));
+    json::object last = shape.chat ? chunk(json::object{}, json::value(finish_reason(r->finish_reason)))
+                                   : chunk(json::string(), json::value(finish_reason(r->finish_reason)));
     json::object usage = usage_json(r->usage.prompt_tokens, r->usage.completion_tokens);
     last["usage"] = usage;
     if (client) client = send(json::serialize(last));
     if (client && include_usage) {
       client = send(json::serialize(json::object{{"id", id},
-                                                 {"object", "chat.completion.chunk"},
+                                                 {"object", shape.object},
                                                  {"created", created},
                                                  {"model", model_id_},
                                                  {"choices", json::array{}},

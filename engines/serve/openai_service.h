@@ -60,6 +60,13 @@ class OpenAiService {
   ServeReply completions(std::string_view body);
   ServeReply chat(std::string_view body);
   ServeReply chat_stream(const ChatRequest& req);
+  struct StreamShape {
+    const char* id_prefix;   // "chatcmpl-", "cmpl-"
+    std::string object;      // each chunk's "object"
+    bool chat;               // delta chunks (chat) or text chunks (completions)
+    std::string leading_text;  // completions with echo: the prompt, sent first
+  };
+  ServeReply stream_generation(GenerateRequest g, const SamplingFields& s, StreamShape shape);
   ServeReply tokenize(std::string_view body);
   ServeReply detokenize(std::string_view body);
   ServeReply tokenizer_info() const;

@@ -348,6 +348,44 @@ TEST_F(TinyServe, CompletionsGenerateLikeTheEngineAndCountUsage) {
                                  reference_->tokenizer().encode("three", false, false).size()));
 }
 
+// A single completion streams while the engine generates (one text chunk per token or so, the
+// echoed prompt first) and adds up to the non-streamed answer, stop strings included.
+TEST_F(TinyServe, CompletionStreamConcatenatesToTheNonStreamedAnswer) {
+  start();
+  for (const std::string& extra : {std::string(), std::string(R"(,"stop":["e"])"),
+                                  std::string(R"(,"echo":true)")}) {
+    const std::string body = R"({"prompt":"one two three","temperature":0,"max_tokens":24)" + extra;
+    Reply a = post(server_->port(), "/v1/completions", body + "}");
+    Reply b = post(server_->port(), "/v1/completions",
+                   body + R"(,"stream":true,"stream_options":{"include_usage":true}})");
+    ASSERT_EQ(a.status, 200) << a.body;
+    ASSERT_EQ(b.status, 200) << b.body;
+    EXPECT_EQ(b.content_type, "text/event-stream");
+    auto whole = parse_openai_completion_response(a.body);
+    ASSERT_TRUE(whole.ok());
+    SseParser sp;
+    std::vector<SseEvent> ev;
+    ASSERT_TRUE(sp.feed(b.body, ev).ok());
+    OpenAiStreamAccumulator acc;
+    int text_chunks = 0;
+    for (const auto& e : ev) {
+      ASSERT_TRUE(acc.on_event(e).ok()) << e.data;
+      text_chunks += e.data.find("\"text\":\"") != std::string::npos &&
+                     e.data.find("\"text\":\"\"") == std::string::npos;
+    }
+    auto got = acc.finish();
+    ASSERT_TRUE(got.ok()) << got.status().message();
+    EXPECT_EQ(got->choices[0].text, whole->choices[0].text) << extra;
+    EXPECT_EQ(got->choices[0].finish_reason, whole->choices[0].finish_reason) << extra;
+    ASSERT_TRUE(got->usage.has_value());
+    EXPECT_EQ(got->usage->completion_tokens, whole->usage->completion_tokens);
+    if (extra.empty()) {
+      EXPECT_GT(text_chunks, 3) << "streamed in pieces, not as one chunk";
+    }
+    EXPECT_EQ(ev.back().data, "[DONE]");
+  }
+}
+
 TEST_F(TinyServe, ErrorsAreOpenAiErrorObjects) {
   start();
   auto check = [](const Reply& r, int status, const std::string& param) {
