@@ -32,9 +32,20 @@ Result<VocabData> vocab_from_gguf(const GgufFile& g) {
   } else if (*model == "gpt2") {
     d.type = VocabType::kBpe;
     d.add_bos = false;
+  } else if (*model == "bert") {
+    // llama.cpp's WPM defaults: [CLS] text [SEP] with add_special; ids when the keys are absent.
+    d.type = VocabType::kWpm;
+    d.pre = PreTokenizerType::kNone;
+    d.add_bos = true;
+    d.add_sep = true;
+    d.add_space_prefix = false;
+    d.bos_id = 101;
+    d.unk_id = 100;
+    d.sep_id = 102;
+    d.pad_id = 0;
   } else {
     return unsupported(g.path() + ": tokenizer.ggml.model '" + std::string(*model) +
-                       "' is not supported (supported: llama, gpt2)");
+                       "' is not supported (supported: llama, gpt2, bert)");
   }
 
   ASSAY_ASSIGN_OR_RETURN(auto pre, g.get_string("tokenizer.ggml.pre"));
@@ -106,6 +117,8 @@ Result<VocabData> vocab_from_gguf(const GgufFile& g) {
   ASSAY_RETURN_IF_ERROR(read_id(g, "tokenizer.ggml.eom_token_id", &d.eom_id));
   ASSAY_RETURN_IF_ERROR(read_id(g, "tokenizer.ggml.unknown_token_id", &d.unk_id));
   ASSAY_RETURN_IF_ERROR(read_id(g, "tokenizer.ggml.padding_token_id", &d.pad_id));
+  // The key's misspelling is the spec's (gguf-py constants.py); files carry it as written.
+  ASSAY_RETURN_IF_ERROR(read_id(g, "tokenizer.ggml.seperator_token_id", &d.sep_id));
   if (d.type == VocabType::kSpm) {
     // llama.cpp's SPM defaults when the keys are absent.
     if (d.bos_id < 0) d.bos_id = 1;
@@ -120,6 +133,17 @@ Result<VocabData> vocab_from_gguf(const GgufFile& g) {
   ASSAY_ASSIGN_OR_RETURN(auto prefix, g.get_bool("tokenizer.ggml.add_space_prefix"));
   if (prefix) d.add_space_prefix = *prefix;
   if (d.type == VocabType::kBpe) d.add_space_prefix = false;
+  if (d.type == VocabType::kWpm) {
+    ASSAY_ASSIGN_OR_RETURN(auto add_sep, g.get_bool("tokenizer.ggml.add_sep_token"));
+    if (add_sep) d.add_sep = *add_sep;
+    // As llama.cpp reads them: strip_accents follows lowercase unless set on its own (HF's
+    // BertNormalizer strip_accents = null means the same).
+    ASSAY_ASSIGN_OR_RETURN(auto lower, g.get_bool("tokenizer.ggml.normalizer.lowercase"));
+    if (lower) d.lowercase = *lower;
+    d.strip_accents = d.lowercase;
+    ASSAY_ASSIGN_OR_RETURN(auto strip, g.get_bool("tokenizer.ggml.normalizer.strip_accents"));
+    if (strip) d.strip_accents = *strip;
+  }
   return d;
 }
 

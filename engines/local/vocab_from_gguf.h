@@ -1,7 +1,9 @@
 // Reads the tokenizer.* keys of a GGUF file into VocabData (engines/local/vocab/vocab.h).
 //
-// Supports tokenizer.ggml.model "llama" (SentencePiece-style) and "gpt2" (byte-level BPE) with
-// the pre-tokenizers listed in vocab.h. Other models ("bert", "t5", "rwkv", ...) and unknown
+// Supports tokenizer.ggml.model "llama" (SentencePiece-style), "gpt2" (byte-level BPE) with
+// the pre-tokenizers listed in vocab.h, and "bert" (WordPiece, with llama.cpp's defaults:
+// [CLS]=101 first and [SEP]=102 last with add_special, unk 100, lowercase and strip_accents
+// unless tokenizer.ggml.normalizer.* say otherwise). Other models ("t5", "rwkv", ...) and unknown
 // tokenizer.ggml.pre names return kUnsupported naming the value, so callers can say which model
 // cannot be tokenized instead of producing wrong ids. A missing pre name on a gpt2 vocab falls
 // back to llama.cpp's "default" splitting (as llama.cpp does, with the same risk of wrong ids).

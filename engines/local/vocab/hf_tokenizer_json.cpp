@@ -201,6 +201,7 @@ Result<VocabData> vocab_from_hf_json(std::string_view tokenizer_json, std::strin
     std::string_view text;
     int64_t id;
     bool special;
+    uint8_t strip;
   };
   std::vector<Added> added;
   array added_arr;
@@ -215,7 +216,12 @@ Result<VocabData> vocab_from_hf_json(std::string_view tokenizer_json, std::strin
         return p.fail("added_tokens", "each entry needs an integer id in [0, 2^24) and content");
       }
       Parser::get_bool(o, "special", &special);
-      added.push_back({content, id, special});
+      bool lstrip = false, rstrip = false;
+      Parser::get_bool(o, "lstrip", &lstrip);
+      Parser::get_bool(o, "rstrip", &rstrip);
+      added.push_back(
+          {content, id, special,
+           static_cast<uint8_t>((lstrip ? kStripLeft : 0) | (rstrip ? kStripRight : 0))});
       max_id = std::max(max_id, id);
     }
   }
@@ -235,6 +241,10 @@ Result<VocabData> vocab_from_hf_json(std::string_view tokenizer_json, std::strin
   for (const Added& a : added) {
     d.tokens[a.id] = std::string(a.text);
     d.token_types[a.id] = a.special ? TokenType::kControl : TokenType::kUserDefined;
+    if (a.strip) {
+      d.token_strip.resize(n, 0);
+      d.token_strip[a.id] = a.strip;
+    }
   }
 
   // --- merges: ["a b", ...] or [["a", "b"], ...] ---
@@ -293,6 +303,7 @@ Result<VocabData> vocab_from_hf_json(std::string_view tokenizer_json, std::strin
         return unsupported(name + ": normalizer '" + std::string(t) +
                            "' is not supported with a byte-level BPE tokenizer");
       }
+      d.nfc = true;
     }
     auto type_at = [&](size_t i) {
       std::string_view t;

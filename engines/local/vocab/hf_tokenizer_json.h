@@ -8,8 +8,8 @@
 //     Mistral. Merges stay rank-ordered as in HF.
 // Anything else (WordPiece, Unigram, an unknown Split regex or normalizer) is kUnsupported with
 // the offending value in the message: guessing a pre-tokenizer gives silently wrong ids.
-// The NFC normalizer (Qwen) is accepted but not applied: input that is already NFC (nearly all
-// text) tokenizes identically. Added tokens' lstrip/rstrip/single_word flags are ignored.
+// The NFC normalizer (Qwen) sets VocabData::nfc. Added tokens' lstrip/rstrip flags go to
+// VocabData::token_strip; single_word is ignored.
 //
 // BOS/EOS: tokenizer_config's add_bos_token / add_eos_token when present, otherwise what the
 // post_processor template adds (as HF's encode(add_special_tokens=True) does).

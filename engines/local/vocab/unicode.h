@@ -47,6 +47,20 @@ void utf8_append(uint32_t cp, std::string* out);
 // an incomplete sequence at the very end (that could still be completed) as not yet complete.
 size_t utf8_complete_prefix(std::string_view bytes);
 
+// WordPiece normalization, as llama.cpp's WPM tokenizer defines it (see gen_wpm_tables.py):
+// \p{C} other than unassigned; simple one-to-one lowercase; the first code point of the
+// canonical decomposition (llama.cpp keeps only that one, so accents vanish with or without
+// the mark filter).
+bool unicode_is_control(uint32_t cp);
+uint32_t unicode_tolower(uint32_t cp);
+uint32_t unicode_nfd_first(uint32_t cp);
+
+// Unicode NFC (canonical decomposition, ordering, composition), as Hugging Face's NFC
+// normalizer applies it. Returns false and leaves *out untouched when `text` is already NFC by
+// a quick check (the common case: no decomposable characters, marks or composable jamo);
+// otherwise writes the normalized text to *out. Invalid UTF-8 bytes are kept as they are.
+bool unicode_nfc(std::string_view text, std::string* out);
+
 // GPT-2 byte-level mapping: each byte to a printable code point (bytes_to_unicode()).
 uint32_t byte_to_unicode(uint8_t b);
 // Inverse; returns -1 when the code point is not one of the 256 mapped ones.

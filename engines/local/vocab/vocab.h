@@ -16,6 +16,9 @@ namespace assay {
 enum class VocabType {
   kSpm,  // SentencePiece-style: "▁" for spaces, byte fallback <0xXX> (Llama 2, Mistral)
   kBpe,  // byte-level BPE with GPT-2 byte mapping (GPT-2, Llama 3, Qwen2, SmolLM2)
+  // WordPiece (BERT): normalized words, greedy longest match. Tokens are in llama.cpp's
+  // phantom-space form: "▁word" starts a word, a continuation has no "##" prefix.
+  kWpm,
 };
 
 // How byte-level BPE text is split into pre-tokens before merging. Names follow llama.cpp's
@@ -43,6 +46,9 @@ enum class TokenType : int32_t {
   kByte = 6,  // SPM byte fallback <0xXX>
 };
 
+inline constexpr uint8_t kStripLeft = 1;
+inline constexpr uint8_t kStripRight = 2;
+
 struct VocabData {
   VocabType type = VocabType::kBpe;
   PreTokenizerType pre = PreTokenizerType::kGpt2;
@@ -55,6 +61,9 @@ struct VocabData {
   // scores to ranks (Hugging Face's BPE form of a SentencePiece vocabulary, e.g. Llama 2
   // tokenizer.json).
   std::vector<std::pair<std::string, std::string>> merges;
+  // Per id, kStripLeft | kStripRight: Hugging Face AddedToken lstrip / rstrip, so a matched
+  // added token also swallows the whitespace before / after it. Empty: no token strips.
+  std::vector<uint8_t> token_strip;
 
   int32_t bos_id = -1;
   int32_t eos_id = -1;
@@ -62,12 +71,17 @@ struct VocabData {
   int32_t eom_id = -1;
   int32_t unk_id = -1;
   int32_t pad_id = -1;
+  int32_t sep_id = -1;  // WPM: [SEP], appended by encode(add_special) when add_sep
 
   bool add_bos = false;
   bool add_eos = false;
   bool add_space_prefix = true;  // SPM only: "▁" before text at the start or after a token
   bool ignore_merges = false;    // BPE: a pre-token that is itself a token is emitted whole
   bool byte_fallback = true;     // SPM: unknown characters become <0xXX> tokens
+  bool nfc = false;              // NFC-normalize text between added tokens (Qwen's normalizer)
+  bool add_sep = false;          // WPM: [SEP] last with add_special (BERT's [CLS] text [SEP])
+  bool lowercase = true;         // WPM: BertNormalizer lowercase
+  bool strip_accents = true;     // WPM: BertNormalizer strip_accents (NFD, marks dropped)
 };
 
 // Parses llama.cpp's tokenizer.ggml.pre names. Returns false for unknown names.

@@ -137,6 +137,25 @@ TEST(HfTokenizerJson, RejectsWhatItCannotTokenize) {
   EXPECT_EQ(sparse.status().code(), StatusCode::kCorrupt);
 }
 
+TEST(HfTokenizerJson, AddedTokenStripFlagsAndNfc) {
+  auto d = vocab_from_hf_json(
+      R"({"model":{"type":"BPE","vocab":{"a":0,"b":1},"merges":[]},
+          "normalizer":{"type":"NFC"},
+          "pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false},
+          "added_tokens":[
+            {"id":2,"content":"<L>","special":true,"lstrip":true,"rstrip":false},
+            {"id":3,"content":"<R>","special":false,"lstrip":false,"rstrip":true},
+            {"id":4,"content":"<N>","special":true}]})",
+      "", "strip.json");
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_TRUE(d->nfc);
+  ASSERT_EQ(d->token_strip.size(), 5u);
+  EXPECT_EQ(d->token_strip[2], kStripLeft);
+  EXPECT_EQ(d->token_strip[3], kStripRight);
+  EXPECT_EQ(d->token_strip[4], 0);
+  EXPECT_EQ(d->token_strip[0], 0);
+}
+
 TEST(HfTokenizerJson, ChatTemplateFromConfig) {
   std::string cfg;
   if (!testing::read_file(hf_dir("llama3_1") + "/tokenizer_config.json", &cfg)) FAIL();
