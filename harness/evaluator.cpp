@@ -3,6 +3,7 @@
 #include <tbb/parallel_for.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -112,6 +113,8 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
   auto t_start = std::chrono::steady_clock::now();
   std::string start_date = now_iso();
   const ModelInfo& info = model.info();
+  const Pricing pricing = pricing_for(info, opts.prices ? *opts.prices : PriceTable::builtin());
+  if (!pricing.local && !pricing.price) ASSAY_LOG(kWarn) << pricing.no_price_reason << "; cost will be null";
   std::vector<std::string> leaves, groups;
   ASSAY_RETURN_IF_ERROR(registry.expand(opts.tasks, &leaves, &groups));
   if (leaves.empty()) return invalid_argument("no tasks given (--tasks a,b)");
@@ -137,6 +140,7 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
   std::vector<UniqueRequest> unique;
   std::unordered_map<std::string, int64_t> index;
   bool need_ll = false, need_rolling = false;
+  const LoglikelihoodRequest* chat_ll = nullptr;
   for (auto& t : tasks) {
     if (!t.task) continue;
     t.req_ids.resize(t.n_docs);
@@ -155,6 +159,21 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
     return unsupported("model " + info.spec + " cannot score log-likelihoods (" +
                        (info.chat_only ? "a chat-only endpoint" : "no prompt log-probs") +
                        "); the requested tasks need them. Nothing was sent.");
+  }
+  for (const auto& u : unique) {
+    if (u.req.kind == RequestKind::kLoglikelihood && !u.req.ll.messages.empty()) {
+      chat_ll = &u.req.ll;
+      break;
+    }
+  }
+  if (chat_ll) {
+    // Scoring a chat-templated context needs the exact rendered text, which only an engine that
+    // holds the template knows (an API's chat endpoint returns no prompt log-probs).
+    auto rendered = model.render_chat(chat_ll->messages);
+    if (!rendered.ok()) {
+      return unsupported("--apply-chat-template with log-likelihood tasks needs the model's chat "
+                         "template: " + rendered.status().message() + ". Nothing was sent.");
+    }
   }
   if (need_rolling && !info.supports_rolling) {
     return unsupported("model " + info.spec + " cannot compute rolling log-likelihoods; nothing was sent");
@@ -251,6 +270,22 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
     }
   }
   if (progress) progress->finish();
+
+  // Usage: the run counts each unique request once; a task or group, each request it used.
+  result.pricing = pricing;
+  for (const auto& r : resp) result.usage.add(*r);
+  json::object usage_by_task;
+  std::map<std::string, std::vector<int64_t>> used_by;  // task -> its unique request ids, sorted
+  for (const auto& t : tasks) {
+    if (!t.task) continue;
+    std::vector<int64_t>& ids = used_by[t.name];
+    for (const auto& d : t.req_ids) ids.insert(ids.end(), d.begin(), d.end());
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    UsageTotals u;
+    for (int64_t i : ids) u.add(*resp[i]);
+    usage_by_task[t.name] = usage_totals_json(u, pricing);
+  }
 
   // Score every document in parallel.
   struct DocOutcome {
@@ -374,6 +409,16 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
     results[gname] = entry;
     group_results[gname] = entry;
     versions[gname] = g->version;
+    std::vector<int64_t> ids;
+    for (const auto& l : lv) {
+      auto it = used_by.find(l);
+      if (it != used_by.end()) ids.insert(ids.end(), it->second.begin(), it->second.end());
+    }
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    UsageTotals gu;
+    for (int64_t i : ids) gu.add(*resp[i]);
+    usage_by_task[gname] = usage_totals_json(gu, pricing);
   }
 
   double elapsed =
@@ -419,6 +464,8 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
                                                   {"from_log", from_log},
                                                   {"sent", result.requests_sent},
                                                   {"failed", result.requests_failed}}},
+                        {"usage", run_usage_json(result.usage, pricing)},
+                        {"usage_by_task", usage_by_task},
                         {"errors", errors},
                         {"end_date", now_iso()}}}};
   result.results = out;
@@ -429,8 +476,14 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
       for (size_t ti = 0; ti < tasks.size(); ++ti) {
         auto& t = tasks[ti];
         if (!t.task) continue;
-        std::vector<std::string> lines(t.n_docs);
         std::vector<MetricSpec> metrics = t.task->metrics();
+        // lm-eval writes every document once per filter, filter by filter.
+        std::vector<std::string> filters;
+        for (const auto& m : metrics) {
+          if (std::find(filters.begin(), filters.end(), m.filter) == filters.end()) filters.push_back(m.filter);
+        }
+        if (filters.empty()) filters.push_back("none");
+        std::vector<std::vector<std::string>> lines(filters.size(), std::vector<std::string>(t.n_docs));
         tbb::parallel_for(int64_t{0}, t.n_docs, [&](int64_t d) {
           std::vector<Request> reqs = t.task->requests(d);
           json::object doc = t.task->doc_json(d);
@@ -439,42 +492,81 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
           json::value target = o.result ? o.result->target : json::value(nullptr);
           s["target"] = target;
           json::object args;
-          json::array resps;
+          json::array resps, usage;
+          // lm-eval logs (and hashes) the prompt a chat request became, not its messages.
+          std::vector<std::string> prompts(reqs.size());
           for (size_t i = 0; i < reqs.size(); ++i) {
-            args["gen_args_" + std::to_string(i)] = reqs[i].arguments_json();
+            const Request& q = reqs[i];
+            const std::vector<ChatMessage>* msgs =
+                q.kind == RequestKind::kLoglikelihood ? &q.ll.messages :
+                q.kind == RequestKind::kGenerate ? &q.gen.messages : nullptr;
+            if (msgs && !msgs->empty()) {
+              auto rendered = model.render_chat(*msgs);
+              prompts[i] = rendered.ok() ? *rendered : json_dumps(messages_json(*msgs), -1);
+            } else {
+              prompts[i] = q.kind == RequestKind::kLoglikelihood ? q.ll.context :
+                           q.kind == RequestKind::kRolling ? q.rolling.text : q.gen.context;
+            }
+          }
+          for (size_t i = 0; i < reqs.size(); ++i) {
+            json::value a = reqs[i].arguments_json();
+            if (reqs[i].kind != RequestKind::kRolling) a.as_object()["arg_0"] = prompts[i];
+            args["gen_args_" + std::to_string(i)] = std::move(a);
             const auto& r = resp[t.req_ids[d][i]];
             resps.push_back(r->error.ok() ? r->resps_json() : json::value(nullptr));
+            usage.push_back(r->error.ok() ? request_usage_json(response_usage(*r), pricing)
+                                          : json::value(nullptr));
           }
           s["arguments"] = args;
           s["resps"] = resps;
+          s["usage"] = usage;  // one per request, as resps
           if (o.result) {
             s["filtered_resps"] = o.result->filtered_resps;
             s["filter"] = o.result->filter;
           }
-          json::array mnames;
-          for (const auto& m : metrics) mnames.emplace_back(m.name);
-          s["metrics"] = mnames;
           s["doc_hash"] = hash_string(json_dumps(doc, 2));
-          std::string prompt = reqs.empty() ? "" :
-              reqs[0].kind == RequestKind::kLoglikelihood ? reqs[0].ll.context :
-              reqs[0].kind == RequestKind::kRolling ? reqs[0].rolling.text : reqs[0].gen.context;
-          s["prompt_hash"] = hash_string(prompt);
+          s["prompt_hash"] = hash_string(prompts.empty() ? "" : prompts[0]);
           std::string tstr = target.is_string() ? std::string(target.get_string())
                                                 : json_dumps(target, -1);
           s["target_hash"] = hash_string(tstr);
-          if (o.result) {
+          if (!o.result) {
+            json::array mnames;
             for (const auto& m : metrics) {
-              auto it = o.result->values.find(m.key());
-              if (it != o.result->values.end()) s[m.name] = it->second;
+              if (m.filter == filters[0]) mnames.emplace_back(m.name);
             }
-            for (const auto& [k, v] : o.result->extra) s[k] = v;
-          } else {
-            s["error"] = o.error;
+            s["metrics"] = mnames;
+            s["error"] = o.error;  // one line: nothing was filtered
+            lines[0][d] = json_dumps(s, -1);
+            return;
           }
-          lines[d] = json_dumps(s, -1);
+          for (const auto& [k, v] : o.result->extra) s[k] = v;
+          for (size_t fi = 0; fi < filters.size(); ++fi) {
+            const std::string& f = filters[fi];
+            json::object line = s;
+            if (f != o.result->filter) {
+              auto other = std::find_if(o.result->other_filters.begin(), o.result->other_filters.end(),
+                                        [&](const auto& x) { return x.first == f; });
+              if (other == o.result->other_filters.end()) continue;
+              line["filtered_resps"] = other->second;
+              line["filter"] = f;
+            }
+            json::array mnames;
+            for (const auto& m : metrics) {
+              if (m.filter != f) continue;
+              mnames.emplace_back(m.name);
+              auto it = o.result->values.find(m.key());
+              if (it != o.result->values.end()) line[m.name] = it->second;
+            }
+            line["metrics"] = mnames;
+            lines[fi][d] = json_dumps(line, -1);
+          }
         });
         std::string text;
-        for (const auto& l : lines) text += l + "\n";
+        for (const auto& per_filter : lines) {
+          for (const auto& l : per_filter) {
+            if (!l.empty()) text += l + "\n";
+          }
+        }
         ASSAY_RETURN_IF_ERROR(write_file_atomic(opts.output_dir + "/samples_" + t.name + ".jsonl", text));
       }
     }
@@ -523,6 +615,7 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
     std::vector<bool> galign = {false, true, false, true, false, false, true, false, true, true};
     if (g_rows.size() > 1) result.markdown += "\n" + markdown_table(g_rows, galign);
   }
+  result.markdown += "\n" + usage_summary_line(result.usage, pricing);
   return result;
 }
 

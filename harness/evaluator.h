@@ -12,6 +12,9 @@
 //     (lm-eval's number) and macro (OLMES/LoLCATs' number) with the pooled stderr;
 //  5. writes OUTPUT/results.json (lm-eval layout plus assay's fields) and, with log_samples,
 //     OUTPUT/samples_<task>.jsonl, atomically; returns a Markdown table for the terminal.
+// Token usage (harness/usage.h) is stored with every logged answer and summed per request
+// (samples "usage"), per task and group (results.json "assay.usage_by_task") and per run
+// ("assay.usage", with the cost from opts.prices), and ends the terminal summary.
 // Failed requests (infrastructure) are counted apart and never scored as model answers.
 #pragma once
 
@@ -21,8 +24,10 @@
 #include <vector>
 
 #include "harness/model.h"
+#include "harness/price_table.h"
 #include "harness/registry.h"
 #include "harness/task.h"
+#include "harness/usage.h"
 
 namespace assay {
 
@@ -42,6 +47,8 @@ struct EvalOptions {
   int batch_size = 0;
   uint64_t seed = 0;
   std::string command_line;
+  // Prices for results.json "assay.usage" cost_usd; nullopt: the built-in table.
+  std::optional<PriceTable> prices;
 };
 
 struct TaskSummary {
@@ -62,6 +69,8 @@ struct EvalResult {
   int64_t requests_sent = 0;    // sent to the model this run (the rest came from the log)
   int64_t requests_failed = 0;
   int failed_tasks = 0;
+  UsageTotals usage;            // every unique request, those answered from the log included
+  Pricing pricing;
 };
 
 Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const EvalOptions& opts);

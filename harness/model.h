@@ -41,6 +41,12 @@ class Model {
       std::span<const RollingRequest> requests) = 0;
   virtual std::vector<Result<GenerateResponse>> generate_until(
       std::span<const GenerateRequest> requests) = 0;
+  // The exact prompt text a chat request becomes (template plus generation prompt), for sample
+  // logs and for refusing chat-templated scoring up front. Engines without a template say so.
+  virtual Result<std::string> render_chat(std::span<const ChatMessage> messages) const {
+    (void)messages;
+    return unsupported(info().spec + " renders chat messages remotely; the prompt text is not known");
+  }
 };
 
 }  // namespace assay

@@ -32,7 +32,45 @@ json::object gen_params_json(const GenParams& p) {
   return o;
 }
 
+// Write-ahead-log form of a request's usage: short keys (the log holds one line per request),
+// and nothing at all when nobody reported usage, so "absent" and "zero" stay distinct.
+void put_usage(json::object& o, const TokenUsage& u) {
+  if (!u.reported) return;
+  o["pt"] = u.prompt_tokens;
+  o["ct"] = u.completion_tokens;
+  if (u.cached_prompt_tokens) o["cpt"] = *u.cached_prompt_tokens;
+  if (u.cache_write_tokens) o["cwt"] = *u.cache_write_tokens;
+  if (u.reasoning_tokens) o["rt"] = *u.reasoning_tokens;
+}
+
+// Rows written before usage was logged for every kind lack the keys and read as unreported 0.
+TokenUsage get_usage(const json::object& o) {
+  TokenUsage u;
+  auto int_of = [&](const char* k) -> std::optional<int64_t> {
+    const json::value* x = o.if_contains(k);
+    if (!x) return std::nullopt;
+    if (x->is_int64()) return x->get_int64();
+    if (x->is_uint64()) return static_cast<int64_t>(x->get_uint64());
+    if (x->is_double()) return static_cast<int64_t>(x->get_double());
+    return std::nullopt;
+  };
+  auto pt = int_of("pt"), ct = int_of("ct");
+  u.reported = pt.has_value() || ct.has_value();
+  u.prompt_tokens = pt.value_or(0);
+  u.completion_tokens = ct.value_or(0);
+  u.cached_prompt_tokens = int_of("cpt");
+  u.cache_write_tokens = int_of("cwt");
+  u.reasoning_tokens = int_of("rt");
+  return u;
+}
+
 }  // namespace
+
+json::array messages_json(const std::vector<ChatMessage>& messages) {
+  json::array msgs;
+  for (const auto& m : messages) msgs.push_back(json::object{{"role", m.role}, {"content", m.content}});
+  return msgs;
+}
 
 std::string Request::canonical() const {
   json::object o;
@@ -41,17 +79,14 @@ std::string Request::canonical() const {
     case RequestKind::kLoglikelihood:
       o["context"] = ll.context;
       o["continuation"] = ll.continuation;
+      if (!ll.messages.empty()) o["messages"] = messages_json(ll.messages);
       break;
     case RequestKind::kRolling:
       o["text"] = rolling.text;
       break;
     case RequestKind::kGenerate: {
       o["context"] = gen.context;
-      if (!gen.messages.empty()) {
-        json::array msgs;
-        for (const auto& m : gen.messages) msgs.push_back(json::object{{"role", m.role}, {"content", m.content}});
-        o["messages"] = msgs;
-      }
+      if (!gen.messages.empty()) o["messages"] = messages_json(gen.messages);
       o["params"] = gen_params_json(gen.params);
       break;
     }
@@ -84,10 +119,12 @@ json::value Response::to_json() const {
       o["lp"] = ll.logprob;
       o["g"] = ll.is_greedy;
       o["n"] = ll.n_tokens;
+      put_usage(o, ll.usage);
       break;
     case RequestKind::kRolling:
       o["lp"] = rolling.logprob;
       o["n"] = rolling.n_tokens;
+      put_usage(o, rolling.usage);
       break;
     case RequestKind::kGenerate: {
       o["text"] = gen.text;
@@ -97,8 +134,7 @@ json::value Response::to_json() const {
         o["extra"] = e;
       }
       o["finish"] = gen.finish_reason;
-      o["pt"] = gen.usage.prompt_tokens;
-      o["ct"] = gen.usage.completion_tokens;
+      put_usage(o, gen.usage);
       break;
     }
   }
@@ -126,6 +162,7 @@ Result<Response> Response::from_json(RequestKind kind, const json::value& v) {
       r.ll.logprob = *lp;
       r.ll.is_greedy = g->get_bool();
       r.ll.n_tokens = static_cast<int32_t>(num("n").value_or(0));
+      r.ll.usage = get_usage(*o);
       break;
     }
     case RequestKind::kRolling: {
@@ -133,6 +170,7 @@ Result<Response> Response::from_json(RequestKind kind, const json::value& v) {
       if (!lp) return corrupt("rolling response lacks lp");
       r.rolling.logprob = *lp;
       r.rolling.n_tokens = static_cast<int64_t>(num("n").value_or(0));
+      r.rolling.usage = get_usage(*o);
       break;
     }
     case RequestKind::kGenerate: {
@@ -147,8 +185,7 @@ Result<Response> Response::from_json(RequestKind kind, const json::value& v) {
       if (const json::value* f = o->if_contains("finish"); f && f->is_string()) {
         r.gen.finish_reason = std::string(f->get_string());
       }
-      r.gen.usage.prompt_tokens = static_cast<int64_t>(num("pt").value_or(0));
-      r.gen.usage.completion_tokens = static_cast<int64_t>(num("ct").value_or(0));
+      r.gen.usage = get_usage(*o);
       break;
     }
   }
@@ -170,6 +207,17 @@ json::value Response::resps_json() const {
       return json::array{json::value(gen.text)};
   }
   return nullptr;
+}
+
+GenParams GenOverrides::apply(GenParams p) const {
+  if (until) p.until = *until;
+  if (max_gen_toks) p.max_gen_toks = *max_gen_toks;
+  if (do_sample) p.do_sample = *do_sample;
+  if (temperature) p.temperature = *temperature;
+  if (top_k) p.top_k = *top_k;
+  if (top_p) p.top_p = *top_p;
+  if (seed) p.seed = *seed;
+  return p;
 }
 
 }  // namespace assay

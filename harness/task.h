@@ -37,6 +37,9 @@ struct Request {
   boost::json::value arguments_json() const;
 };
 
+// [{"role": ..., "content": ...}, ...]: the canonical form and the log form of a conversation.
+boost::json::array messages_json(const std::vector<ChatMessage>& messages);
+
 // One answered (or failed) request.
 struct Response {
   RequestKind kind = RequestKind::kLoglikelihood;
@@ -63,7 +66,26 @@ struct DocResult {
   boost::json::value target;             // gold, as lm-eval logs it
   boost::json::array filtered_resps;     // per filter/choice, as lm-eval logs it
   std::string filter = "none";
+  // Further filters' filtered responses, in the order of metrics(): lm-eval logs one sample
+  // line per filter, and filter/filtered_resps above are the first.
+  std::vector<std::pair<std::string, boost::json::array>> other_filters;
   boost::json::object extra;             // task-specific fields for the sample log
+};
+
+// --gen-kwargs: only the keys the user gave. Each replaces the task's own value and the rest stay
+// (lm-eval updates the task's generation_kwargs dict key by key).
+struct GenOverrides {
+  std::optional<std::vector<std::string>> until;
+  std::optional<int32_t> max_gen_toks;
+  std::optional<bool> do_sample;
+  std::optional<double> temperature;
+  std::optional<int32_t> top_k;
+  std::optional<double> top_p;
+  std::optional<uint64_t> seed;
+  bool empty() const {
+    return !until && !max_gen_toks && !do_sample && !temperature && !top_k && !top_p && !seed;
+  }
+  GenParams apply(GenParams p) const;
 };
 
 // What the user asked for that every task may need.
@@ -75,7 +97,7 @@ struct TaskOptions {
   std::string system_instruction;
   uint64_t fewshot_seed = 1234;
   bool strip_think = false;        // remove <think>...</think> before answer extraction
-  std::optional<GenParams> gen_overrides;  // --gen-kwargs, merged over the task's own
+  GenOverrides gen_overrides;      // --gen-kwargs
 };
 
 class Task {

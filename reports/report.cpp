@@ -861,11 +861,27 @@ void html_cost(const Model& m, std::string& h) {
   row("prompt tokens", [&](const Run& r) {
     return or_nr(run_field(r, {"assay", "usage", "prompt_tokens"}));
   });
+  row("cached prompt tokens", [&](const Run& r) {
+    // Only APIs with prompt caching report it; a run with usage but no cache part had none.
+    if (!at_path(r.raw, {"assay", "usage"})) return std::string("not recorded");
+    std::string s = run_field(r, {"assay", "usage", "cached_prompt_tokens"});
+    return s.empty() ? std::string("—") : s;
+  });
   row("completion tokens", [&](const Run& r) {
     return or_nr(run_field(r, {"assay", "usage", "completion_tokens"}));
   });
   row("cost (USD)", [&](const Run& r) {
-    return or_nr(run_field(r, {"assay", "usage", "cost_usd"}));
+    const json::value* usage = at_path(r.raw, {"assay", "usage"});
+    if (!usage) return std::string("not recorded");
+    // null is a recorded answer: the price table had no entry for the model.
+    auto c = scalar_number(at_path(*usage, {"cost_usd"}));
+    if (!c) return std::string("no price");
+    return fmt(*c != 0 && *c < 0.01 ? "%.6f" : "%.4f", *c);
+  });
+  row("price table", [&](const Run& r) {
+    std::string p = run_field(r, {"assay", "usage", "price_table", "path"});
+    std::string v = run_field(r, {"assay", "usage", "price_table", "version"});
+    return p.empty() ? std::string("not recorded") : p + (v.empty() ? "" : " (version " + v + ")");
   });
   h += "</tbody></table></div></section>\n";
 }

@@ -408,9 +408,25 @@ std::vector<Result<LoglikelihoodResponse>> LocalModel::loglikelihood(
   }
   std::vector<TokenScoreItem> items(requests.size());
   std::vector<int32_t> n_cont(requests.size());
+  std::vector<Status> failed(requests.size());
   int32_t prefix_tok = tokenizer_->bos_id() >= 0 ? tokenizer_->bos_id() : tokenizer_->eos_id();
   for (size_t i = 0; i < requests.size(); ++i) {
     std::string context = requests[i].context, continuation = requests[i].continuation;
+    // A chat render is text with the template's special tokens (and BOS, if the template has
+    // one) spelled out; lm-eval's HF backend tokenizes it with those parsed and adds nothing.
+    const bool chat = !requests[i].messages.empty();
+    if (chat) {
+      auto rendered = render_chat(requests[i].messages);
+      if (!rendered.ok()) {
+        failed[i] = rendered.status();
+        items[i].tokens = {prefix_tok, prefix_tok};
+        items[i].n_prefix = 1;
+        continue;
+      }
+      context = std::move(rendered).value();
+    }
+    // lm-eval moves the context's trailing whitespace (a chat render's final "\n" too) onto
+    // the continuation.
     size_t sp = trailing_space_bytes(context);
     if (sp > 0) {
       continuation = context.substr(context.size() - sp) + continuation;
@@ -422,6 +438,9 @@ std::vector<Result<LoglikelihoodResponse>> LocalModel::loglikelihood(
       whole = ctx;
       auto c = encode(continuation);
       whole.insert(whole.end(), c.begin(), c.end());
+    } else if (chat) {
+      whole = tokenizer_->encode(context + continuation, false, true);
+      ctx = tokenizer_->encode(context, false, true);
     } else {
       whole = encode(context + continuation);
       ctx = encode(context);
@@ -439,11 +458,19 @@ std::vector<Result<LoglikelihoodResponse>> LocalModel::loglikelihood(
   std::vector<Result<LoglikelihoodResponse>> out;
   out.reserve(requests.size());
   for (size_t i = 0; i < scores.size(); ++i) {
+    if (!failed[i].ok()) {
+      out.push_back(failed[i]);
+      continue;
+    }
     if (!scores[i].ok()) {
       out.push_back(scores[i].status());
       continue;
     }
-    out.push_back(LoglikelihoodResponse{scores[i]->logprob, scores[i]->is_greedy, n_cont[i]});
+    LoglikelihoodResponse r{scores[i]->logprob, scores[i]->is_greedy, n_cont[i]};
+    // Usage as an API would bill it: every token fed in (shared prefixes counted per request).
+    r.usage.prompt_tokens = static_cast<int64_t>(items[i].tokens.size());
+    r.usage.reported = true;
+    out.push_back(r);
   }
   return out;
 }
@@ -487,6 +514,8 @@ std::vector<Result<RollingResponse>> LocalModel::loglikelihood_rolling(
   for (size_t i = 0; i < requests.size(); ++i) {
     RollingResponse r;
     r.n_tokens = n_tokens[i];
+    r.usage.prompt_tokens = n_tokens[i];
+    r.usage.reported = true;
     out[i] = r;
   }
   for (size_t k = 0; k < scores.size(); ++k) {
@@ -676,6 +705,7 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
       resp.text = s.text;
       resp.usage.prompt_tokens = s.prompt_len;
       resp.usage.completion_tokens = static_cast<int64_t>(s.generated.size());
+      resp.usage.reported = true;
     }
   }
   return out;

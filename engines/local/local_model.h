@@ -84,7 +84,7 @@ class LocalModel : public Model {
   bool has_tokenizer() const { return tokenizer_ != nullptr; }
   const ModelFiles& files() const { return *files_; }
   const std::optional<ChatTemplate>& chat_template() const { return chat_template_; }
-  Result<std::string> render_chat(std::span<const ChatMessage> messages) const;
+  Result<std::string> render_chat(std::span<const ChatMessage> messages) const override;
   int32_t n_ctx() const { return n_ctx_; }
   bool add_bos() const { return add_bos_; }
   Ops& ops() { return *ops_; }

@@ -26,9 +26,20 @@ bool all_space(const std::string& s) {
   return true;
 }
 
+// Anthropic's input_tokens leaves out the cache reads and writes; assay's prompt_tokens counts
+// every input token (OpenAI's meaning), so the three are added and the cache parts kept apart.
+// A streamed message_delta repeats the counts cumulatively, so fields it lacks keep their value.
 void read_usage(element u, TokenUsage& usage) {
+  usage.reported = true;
   int64_t v = 0;
-  if (!u["input_tokens"].get_int64().get(v)) usage.prompt_tokens = v;
+  const int64_t cache_read = usage.cached_prompt_tokens.value_or(0);
+  const int64_t cache_write = usage.cache_write_tokens.value_or(0);
+  int64_t input = usage.prompt_tokens - cache_read - cache_write;
+  if (!u["input_tokens"].get_int64().get(v)) input = v;
+  if (!u["cache_read_input_tokens"].get_int64().get(v)) usage.cached_prompt_tokens = v;
+  if (!u["cache_creation_input_tokens"].get_int64().get(v)) usage.cache_write_tokens = v;
+  usage.prompt_tokens =
+      input + usage.cached_prompt_tokens.value_or(0) + usage.cache_write_tokens.value_or(0);
   if (!u["output_tokens"].get_int64().get(v)) usage.completion_tokens = v;
 }
 

@@ -51,9 +51,20 @@ std::optional<TokenUsage> parse_usage(element root) {
   element u;
   if (root["usage"].get(u) || !u.is_object()) return std::nullopt;
   TokenUsage usage;
+  usage.reported = true;
   int64_t v = 0;
   if (!u["prompt_tokens"].get_int64().get(v)) usage.prompt_tokens = v;
   if (!u["completion_tokens"].get_int64().get(v)) usage.completion_tokens = v;
+  // Both details are parts of the totals above (cached input is billed at its own rate; reasoning
+  // is already inside completion_tokens and must not be added again).
+  element d;
+  if (!u["prompt_tokens_details"].get(d) && d.is_object() && !d["cached_tokens"].get_int64().get(v)) {
+    usage.cached_prompt_tokens = v;
+  }
+  if (!u["completion_tokens_details"].get(d) && d.is_object() &&
+      !d["reasoning_tokens"].get_int64().get(v)) {
+    usage.reasoning_tokens = v;
+  }
   return usage;
 }
 

@@ -215,16 +215,26 @@ std::vector<Result<LoglikelihoodResponse>> RemoteModel::loglikelihood(std::span<
     if (parsed.choices.empty() || !parsed.choices[0].logprobs) {
       return corrupt(info_.spec + ": completion has no logprobs (server ignored logprobs/echo?)");
     }
-    return score_echo_logprobs(*parsed.choices[0].logprobs, utf8_codepoint_count(requests[i].context),
-                               utf8_codepoint_count(requests[i].continuation), drop_last);
+    ASSAY_ASSIGN_OR_RETURN(
+        LoglikelihoodResponse r,
+        score_echo_logprobs(*parsed.choices[0].logprobs, utf8_codepoint_count(requests[i].context),
+                            utf8_codepoint_count(requests[i].continuation), drop_last));
+    // The echo request is billed like any other: the whole prompt in, the one generated token out.
+    if (parsed.usage) r.usage = *parsed.usage;
+    return r;
   };
   auto results = client_->run(http, {}, [&](size_t i, const HttpResponse& resp) { return score(i, resp).status(); });
   for (size_t i = 0; i < results.size(); ++i) {
     if (!results[i].status.ok()) {
       out.emplace_back(results[i].status);
-    } else {
-      out.push_back(score(i, results[i].response));
+      continue;
     }
+    Result<LoglikelihoodResponse> r = score(i, results[i].response);
+    if (r.ok() && r->usage.reported && config_.http.rate_limiter) {
+      config_.http.rate_limiter->settle(http[i].estimated_tokens,
+                                        r->usage.prompt_tokens + r->usage.completion_tokens);
+    }
+    out.push_back(std::move(r));
   }
   return out;
 }

@@ -14,6 +14,8 @@
 //                    set by the user or by probe_echo_logprobs()); otherwise every request fails
 //                    with kUnsupported before anything is sent.
 //   loglikelihood_rolling: kUnsupported (needs token ids to prepend BOS; see report).
+// Every answer carries the API's usage (TokenUsage, reported=true) when the server sent one;
+// pricing happens later, in the evaluator (harness/usage.h).
 //
 // Model args (k=v, from --model-args): model, base_url, api_key_env, api_key_file,
 // num_concurrent, max_retries, timeout, chat (true/false), loglikelihood (true/false/probe),

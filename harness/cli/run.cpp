@@ -7,12 +7,13 @@
 #include "harness/data_registry.h"
 #include "harness/evaluator.h"
 #include "harness/log.h"
+#include "harness/price_table.h"
 
 namespace assay::cli {
 namespace {
 
-Result<GenParams> parse_gen_kwargs(const std::string& text) {
-  GenParams p;
+Result<GenOverrides> parse_gen_kwargs(const std::string& text) {
+  GenOverrides p;
   ASSAY_ASSIGN_OR_RETURN(auto kv, parse_kv_list(text, "--gen-kwargs"));
   for (const auto& [k, v] : kv) {
     try {
@@ -22,7 +23,7 @@ Result<GenParams> parse_gen_kwargs(const std::string& text) {
       else if (k == "top_p") p.top_p = std::stod(v);
       else if (k == "do_sample") p.do_sample = v == "true" || v == "True" || v == "1";
       else if (k == "seed") p.seed = std::stoull(v);
-      else if (k == "until") p.until.push_back(v);
+      else if (k == "until") p.until = std::vector<std::string>{v};
       else return invalid_argument("--gen-kwargs: unknown key '" + k + "'" +
                                    did_you_mean(k, {"max_gen_toks", "temperature", "top_k", "top_p",
                                                     "do_sample", "seed", "until"}));
@@ -30,7 +31,8 @@ Result<GenParams> parse_gen_kwargs(const std::string& text) {
       return invalid_argument("--gen-kwargs " + k + "=" + v + ": not a number");
     }
   }
-  if (p.temperature > 0 && !kv.count("do_sample")) p.do_sample = true;
+  // A temperature alone means sampling (greedy would ignore it).
+  if (p.temperature && *p.temperature > 0 && !p.do_sample) p.do_sample = true;
   return p;
 }
 
@@ -105,6 +107,11 @@ int run(const Args& args) {
   if (!opts.output_dir.empty()) {
     if (Status st = ensure_writable_dir(opts.output_dir); !st.ok()) return fail(st);
   }
+  // A malformed price table fails here, before a model is loaded or any request sent (remote
+  // creation may already probe the server).
+  auto prices = PriceTable::resolve(args.get_or("prices", ""));
+  if (!prices.ok()) return fail(prices.status());
+  opts.prices = std::move(prices).value();
   auto margs = parse_kv_list(opts.model_args, "--model-args");
   if (!margs.ok()) return fail(margs.status());
   if (opts.batch_size > 0 && !margs->count("n_batch")) (*margs)["n_batch"] = std::to_string(opts.batch_size);
@@ -117,7 +124,7 @@ int run(const Args& args) {
   std::printf("%s (%s), limit: %s, num_fewshot: %s\n", model_spec->c_str(), opts.model_args.c_str(),
               limit->has_value() ? args.get_or("limit", "").c_str() : "None",
               shots->has_value() ? args.get_or("num-fewshot", "").c_str() : "None");
-  std::printf("%s", result->markdown.c_str());
+  std::printf("%s", result->markdown.c_str());  // ends with the usage and cost line
   if (!opts.output_dir.empty()) ASSAY_LOG(kInfo) << "results in " << opts.output_dir << "/results.json";
   if (result->requests_failed > 0) {
     ASSAY_LOG(kError) << result->requests_failed << " requests failed (see results.json assay.errors); "
@@ -136,7 +143,9 @@ Command run_command() {
   c.description =
       "Results go to DIR/results.json (lm-eval layout) and, with --log-samples, "
       "DIR/samples_<task>.jsonl.\nRe-running the same command with the same --output resumes "
-      "where it stopped (DIR/requests.wal.jsonl).";
+      "where it stopped (DIR/requests.wal.jsonl).\nTokens and cost are in results.json assay.usage "
+      "(per task: assay.usage_by_task; per request: the samples' usage); the cost comes from "
+      "--prices FILE (format: config/prices.json), and is null for a model the table lacks.";
   c.flags = {
       {"model", {}, true, "SPEC", "local:PATH, default, openai:MODEL, anthropic:MODEL, http://HOST:PORT/v1"},
       {"model-args", {"model_args"}, true, "K=V,...", "n_ctx, n_batch, cache_rows, threads, add_bos, chat_template, kv_type"},
@@ -154,6 +163,7 @@ Command run_command() {
       {"chunk-size", {"chunk_size"}, true, "N", "requests per model call, each logged for resume when done (default 256)"},
       {"data-dir", {"data_dir"}, true, "DIR", "data directory (default: $ASSAY_DATA, then the cache)"},
       {"strip-think", {"strip_think"}, false, "", "remove <think>...</think> before answer extraction"},
+      {"prices", {}, true, "FILE", "price table for the cost (default: $ASSAY_PRICES, then the built-in config/prices.json)"},
       {"list-tasks", {"list_tasks"}, false, "", "list task and group names"},
   };
   c.run = run;

@@ -94,19 +94,6 @@ Result<std::vector<Gsm8kDoc>> load_docs(const std::string& path,
   return docs;
 }
 
-GenParams merge_gen(GenParams p, const std::optional<GenParams>& o) {
-  if (!o) return p;
-  if (!o->until.empty()) p.until = o->until;
-  p.max_gen_toks = o->max_gen_toks;
-  p.do_sample = o->do_sample;
-  p.temperature = o->temperature;
-  p.top_k = o->top_k;
-  p.top_p = o->top_p;
-  p.seed = o->seed;
-  p.n = o->n;
-  return p;
-}
-
 class Gsm8kTask : public Task {
  public:
   Gsm8kTask(Variant v, std::vector<Gsm8kDoc> test, std::vector<Gsm8kDoc> train,
@@ -121,7 +108,7 @@ class Gsm8kTask : public Task {
                         ? std::vector<std::string>{"Q:", "</s>", "<|im_end|>"}
                         : std::vector<std::string>{"Question:", "</s>", "<|im_end|>"};
     params_.max_gen_toks = 256;
-    params_ = merge_gen(params_, opts.gen_overrides);
+    params_ = opts.gen_overrides.apply(params_);
     // The few-shot examples of every document, as (question text, target) pairs.
     shots_.resize(test_.size());
     if (num_fewshot_ == 0) return;
@@ -201,9 +188,7 @@ class Gsm8kTask : public Task {
     r.target = ref;
     r.filter = "strict-match";
     r.filtered_resps = json::array{json::value(strict)};
-    r.extra["filtered_resps_flexible-extract"] = json::array{json::value(flexible)};
-    r.extra["exact_match_flexible-extract"] = r.values["exact_match,flexible-extract"];
-    r.extra["exact_match"] = r.values["exact_match,strict-match"];
+    r.other_filters.push_back({"flexible-extract", json::array{json::value(flexible)}});
     return r;
   }
 

@@ -117,19 +117,6 @@ Result<std::vector<MathDoc>> load_docs(const std::string& path, const char* type
   return docs;
 }
 
-GenParams merge_gen(GenParams p, const std::optional<GenParams>& o) {
-  if (!o) return p;
-  if (!o->until.empty()) p.until = o->until;
-  p.max_gen_toks = o->max_gen_toks;
-  p.do_sample = o->do_sample;
-  p.temperature = o->temperature;
-  p.top_k = o->top_k;
-  p.top_p = o->top_p;
-  p.seed = o->seed;
-  p.n = o->n;
-  return p;
-}
-
 class MathTask : public Task {
  public:
   MathTask(std::string name, std::string dataset_name, Format format, std::vector<MathDoc> docs,
@@ -142,7 +129,7 @@ class MathTask : public Task {
     num_fewshot_ = opts.num_fewshot.value_or(format == Format::kMinerva ? 4 : 0);
     params_.until = {"Problem:"};
     params_.max_gen_toks = 256;
-    params_ = merge_gen(params_, opts.gen_overrides);
+    params_ = opts.gen_overrides.apply(params_);
     for (int i = 0; i < num_fewshot_; ++i) {
       shots_.emplace_back(minerva_doc_to_text(minerva_exemplars()[i].problem),
                           minerva_exemplars()[i].solution);

@@ -105,6 +105,20 @@ class MmluTask : public Task {
       system = si + (ws ? "" : "\n\n") + description_;
     }
     header_ = system + shots;
+    if (opts.apply_chat_template) {
+      // lm-eval's chat layout: the description in a system turn, the examples either joined
+      // into the question's user turn or as user/assistant turns (answers without the target
+      // delimiter), and continuations "A".."D" right after the generation prompt.
+      chat_prefix_.push_back({"system", system});
+      if (opts.fewshot_as_multiturn) {
+        for (int i = 0; i < num_fewshot_ && i < static_cast<int>(dev_.size()); ++i) {
+          chat_prefix_.push_back({"user", doc_to_text(dev_[i])});
+          chat_prefix_.push_back({"assistant", kLetters[dev_[i].answer]});
+        }
+      } else {
+        chat_shots_ = shots;
+      }
+    }
   }
 
   const std::string& name() const override { return name_; }
@@ -120,8 +134,18 @@ class MmluTask : public Task {
   }
 
   std::vector<Request> requests(int64_t doc) const override {
-    std::string context = header_ + doc_to_text(test_[doc]);
     std::vector<Request> out(4);
+    if (opts_.apply_chat_template) {
+      std::vector<ChatMessage> messages = chat_prefix_;
+      messages.push_back({"user", chat_shots_ + doc_to_text(test_[doc])});
+      for (int i = 0; i < 4; ++i) {
+        out[i].kind = RequestKind::kLoglikelihood;
+        out[i].ll.messages = messages;
+        out[i].ll.continuation = kLetters[i];
+      }
+      return out;
+    }
+    std::string context = header_ + doc_to_text(test_[doc]);
     for (int i = 0; i < 4; ++i) {
       out[i].kind = RequestKind::kLoglikelihood;
       out[i].ll.context = context;
@@ -165,7 +189,7 @@ class MmluTask : public Task {
                         {"fewshot_split", "dev"},
                         {"fewshot_config", json::object{{"sampler", "first_n"}}},
                         {"description", description_},
-                        {"target_delimiter", " "},
+                        {"target_delimiter", opts_.apply_chat_template ? "" : " "},
                         {"fewshot_delimiter", "\n\n"},
                         {"output_type", "multiple_choice"},
                         {"metric_list", json::array{json::object{{"metric", "acc"},
@@ -185,6 +209,8 @@ class MmluTask : public Task {
   TaskOptions opts_;
   int num_fewshot_ = 0;
   std::string description_, header_;
+  std::vector<ChatMessage> chat_prefix_;  // --apply-chat-template: turns before the question
+  std::string chat_shots_;                // examples joined into the question's turn
 };
 
 }  // namespace

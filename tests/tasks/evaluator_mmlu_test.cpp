@@ -177,6 +177,27 @@ TEST(EvaluatorMmlu, ModelWithoutLoglikelihoodIsRefusedBeforeAnyRequest) {
   EXPECT_EQ(chat.calls, 0);
 }
 
+TEST(EvaluatorMmlu, ChatTemplatedScoringWithoutATemplateIsRefusedBeforeAnyRequest) {
+  TaskRegistry reg;
+  register_tasks(reg);
+  testing::FakeModel api;  // scores log-likelihoods, but renders no chat template
+  EvalOptions o;
+  o.tasks = {"mmlu_anatomy"};
+  o.task_options.data_dir = testing::data_dir();
+  o.task_options.apply_chat_template = true;
+  o.show_progress = false;
+  auto r = evaluate(api, reg, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(r.status().message().find("chat template"), std::string::npos) << r.status().message();
+  EXPECT_EQ(api.calls, 0);
+  // Without the flag the same model is served.
+  o.task_options.apply_chat_template = false;
+  o.limit = 1;
+  EXPECT_TRUE(evaluate(api, reg, o).ok());
+  EXPECT_GT(api.calls, 0);
+}
+
 TEST(EvaluatorMmlu, UnknownTaskSuggests) {
   TaskRegistry reg;
   register_tasks(reg);

@@ -3,6 +3,8 @@
 // (num_fewshot, strip_think, gen_overrides) and the registry's groups.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "harness/evaluator.h"
 #include "harness/registry.h"
 #include "tests/support/fake_model.h"
@@ -67,10 +69,8 @@ TEST(Gsm8kTask, CotStrictMatchAndStripThink) {
 TEST(Gsm8kTask, OptionsOverrideFewshotAndGeneration) {
   TaskOptions o;
   o.num_fewshot = 0;
-  GenParams g;
-  g.until = {"\n\n"};
-  g.max_gen_toks = 64;
-  o.gen_overrides = g;
+  o.gen_overrides.until = std::vector<std::string>{"\n\n"};
+  o.gen_overrides.max_gen_toks = 64;
   auto t = make("gsm8k", o);
   ASSERT_NE(t, nullptr);
   auto reqs = t->requests(0);
@@ -90,6 +90,32 @@ TEST(Gsm8kTask, OptionsOverrideFewshotAndGeneration) {
   EXPECT_FALSE((*reg.task("gsm8k_cot"))(too_many).ok());
 }
 
+// Only the keys given replace the task's own; the others keep the task's values.
+TEST(Gsm8kTask, GenKwargsMergeKeyByKey) {
+  TaskOptions o;
+  o.gen_overrides.temperature = 0.5;
+  o.gen_overrides.do_sample = true;
+  o.gen_overrides.seed = 7;
+  auto t = make("gsm8k_cot", o);
+  ASSERT_NE(t, nullptr);
+  GenParams p = t->requests(0)[0].gen.params;
+  EXPECT_EQ(p.until, (std::vector<std::string>{"Q:", "</s>", "<|im_end|>"}));
+  EXPECT_EQ(p.max_gen_toks, 256);
+  EXPECT_TRUE(p.do_sample);
+  EXPECT_EQ(p.temperature, 0.5);
+  EXPECT_EQ(p.seed, 7u);
+  EXPECT_EQ(p.top_p, 1.0);
+  TaskOptions only_len;
+  only_len.gen_overrides.max_gen_toks = 32;
+  auto t2 = make("minerva_math_algebra", only_len);
+  ASSERT_NE(t2, nullptr);
+  GenParams q = t2->requests(0)[0].gen.params;
+  EXPECT_EQ(q.max_gen_toks, 32);
+  EXPECT_EQ(q.until, std::vector<std::string>{"Problem:"});
+  EXPECT_FALSE(q.do_sample);
+  EXPECT_FALSE(q.seed.has_value());
+}
+
 TEST(Gsm8kTask, ThroughTheEvaluator) {
   TaskRegistry reg;
   register_tasks(reg);
@@ -107,6 +133,41 @@ TEST(Gsm8kTask, ThroughTheEvaluator) {
   EXPECT_EQ(res.at("gsm8k").at("exact_match,flexible-extract").as_double(), 1.0);
   EXPECT_EQ(res.at("gsm8k_cot").at("exact_match,strict-match").as_double(), 0.0);
   EXPECT_EQ(res.at("gsm8k_cot").at("exact_match,flexible-extract").as_double(), 1.0);
+}
+
+// As lm-eval logs samples: each document once per filter, all strict-match lines first, each
+// line with that filter's filtered response and metric only.
+TEST(Gsm8kTask, SamplesHaveOneLinePerFilter) {
+  TaskRegistry reg;
+  register_tasks(reg);
+  testing::FakeModel model;
+  model.generation = "She makes 9 * 2 = 18 dollars. The answer is 18.\n\n";
+  testing::TempDir out;
+  EvalOptions o;
+  o.tasks = {"gsm8k_cot"};
+  o.task_options.data_dir = testing::data_dir();
+  o.limit = 3;
+  o.show_progress = false;
+  o.output_dir = out.path();
+  o.log_samples = true;
+  auto r = evaluate(model, reg, o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  std::ifstream in(out.path() + "/samples_gsm8k_cot.jsonl");
+  std::vector<boost::json::object> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(boost::json::parse(l).as_object());
+  ASSERT_EQ(lines.size(), 6u);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const auto& s = lines[i];
+    const bool strict = i < 3;
+    EXPECT_EQ(s.at("doc_id").as_int64(), static_cast<int64_t>(i % 3));
+    EXPECT_EQ(s.at("filter").as_string(), strict ? "strict-match" : "flexible-extract");
+    EXPECT_EQ(s.at("metrics"), (boost::json::array{"exact_match"}));
+    // strict-match captures N of "The answer is N."; flexible-extract the last number-like run,
+    // period included (exact_match ignores it).
+    EXPECT_EQ(s.at("filtered_resps"), (boost::json::array{strict ? "18" : "18."})) << i;
+    EXPECT_EQ(s.at("exact_match").as_double(), s.at("doc_id").as_int64() == 0 ? 1.0 : 0.0) << i;
+    EXPECT_FALSE(s.contains("exact_match_flexible-extract"));
+  }
 }
 
 // minerva_math_algebra document 0: "How many vertical asymptotes ..." with the answer 2.

@@ -190,39 +190,29 @@ TEST(LmEvalPromptParity, HendrycksMath) {
 }
 
 // MMLU with --apply_chat_template: lm-eval puts the description in a system turn, the few-shot
-// examples in one user turn (or user/assistant turns with fewshot_as_multiturn) and drops the
-// target delimiter (continuations "A".."D"). assay's loglikelihood requests carry text only, so
-// the task cannot emit this yet (it needs chat messages on LoglikelihoodRequest, a harness
-// change). Until then this checks that the conversation lm-eval templated is exactly assay's plain
-// prompt cut into turns, which is what the task will emit once the request type allows it.
-TEST(LmEvalPromptParity, MmluChatConversationIsThePlainPromptInTurns) {
+// examples in the question's user turn (or as user/assistant turns with fewshot_as_multiturn),
+// drops the target delimiter (continuations "A".."D") and scores after the generation prompt.
+// The task emits those messages; the engine renders them (tests/harness/cli/chat_mmlu_test.cpp
+// checks the real SmolLM2 template's render against the same fixtures).
+TEST(LmEvalPromptParity, MmluChatMessagesAreLmEvals) {
   for (const char* name : {"mmlu_anatomy_chat_0shot.jsonl", "mmlu_anatomy_chat_5shot.jsonl",
                            "mmlu_anatomy_chat_5shot_multiturn.jsonl"}) {
     Fixture f = load_fixture(name);
     ASSERT_FALSE(f.docs.empty());
-    Fixture plain = f;
-    plain.chat = false;
-    plain.multiturn = false;
-    auto task = make(plain, testing::data_dir());
+    auto task = make(f, testing::data_dir());
     ASSERT_NE(task, nullptr);
-    const std::string desc =
-        "The following are multiple choice questions (with answers) about anatomy.\n\n";
     int matched = 0;
     for (const auto& d : f.docs) {
-      const std::string ctx = task->requests(d.doc_id)[0].ll.context;
-      ASSERT_EQ(ctx.rfind(desc, 0), 0u);
-      ASSERT_GE(d.messages.size(), 2u);
-      EXPECT_EQ(d.messages[0], (ChatMessage{"system", desc}));
-      std::string joined;
-      for (size_t i = 1; i < d.messages.size(); ++i) {
-        joined += d.messages[i].content;
-        if (d.messages[i].role == "user" && i + 1 < d.messages.size()) joined += " ";
-        if (d.messages[i].role == "assistant") joined += "\n\n";
+      std::vector<Request> reqs = task->requests(d.doc_id);
+      ASSERT_EQ(reqs.size(), d.continuations.size());
+      bool ok = true;
+      for (size_t i = 0; i < reqs.size(); ++i) {
+        EXPECT_EQ(reqs[i].ll.messages, d.messages) << name << " doc " << d.doc_id;
+        EXPECT_EQ(reqs[i].ll.continuation, d.continuations[i]) << name;
+        ok = ok && reqs[i].ll.messages == d.messages && reqs[i].ll.continuation == d.continuations[i];
       }
-      EXPECT_EQ(joined, ctx.substr(desc.size())) << name << " doc " << d.doc_id;
-      EXPECT_EQ(d.continuations, (std::vector<std::string>{"A", "B", "C", "D"}));
-      EXPECT_EQ(render_smollm2(d.messages), d.context);
-      matched += joined == ctx.substr(desc.size()) && render_smollm2(d.messages) == d.context;
+      EXPECT_EQ(render_smollm2(d.messages), d.context) << name << " doc " << d.doc_id;
+      matched += ok && render_smollm2(d.messages) == d.context;
     }
     EXPECT_EQ(matched, static_cast<int>(f.docs.size())) << name;
   }

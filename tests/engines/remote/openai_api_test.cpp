@@ -379,3 +379,75 @@ TEST(AnthropicApi, ErrorEventAfterHttp200FailsTheStream) {
 
 }  // namespace
 }  // namespace assay
+
+namespace assay {
+namespace {
+
+TEST(OpenAiApiUsage, KeepsCachedAndReasoningPartsInsideTheTotals) {
+  // CompletionUsage with both detail objects (openai-openapi schema).
+  const char* body = R"({"id":"c","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},
+    "finish_reason":"stop"}],
+    "usage":{"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,
+             "prompt_tokens_details":{"cached_tokens":1920,"audio_tokens":0},
+             "completion_tokens_details":{"reasoning_tokens":256,"accepted_prediction_tokens":0,
+                                          "rejected_prediction_tokens":0}}})";
+  auto r = parse_openai_chat_response(body);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_TRUE(r->usage);
+  EXPECT_TRUE(r->usage->reported);
+  EXPECT_EQ(r->usage->prompt_tokens, 2006);
+  EXPECT_EQ(r->usage->completion_tokens, 300);  // reasoning stays inside, not added
+  EXPECT_EQ(r->usage->cached_prompt_tokens, 1920);
+  EXPECT_EQ(r->usage->reasoning_tokens, 256);
+  EXPECT_FALSE(r->usage->cache_write_tokens.has_value());
+  // A server without details: the parts stay absent (not 0).
+  auto plain = parse_openai_completion_response(
+      R"({"choices":[{"index":0,"text":"x","finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}})");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->usage->cached_prompt_tokens.has_value());
+  EXPECT_FALSE(plain->usage->reasoning_tokens.has_value());
+  // No usage object at all: none.
+  auto none = parse_openai_completion_response(
+      R"({"choices":[{"index":0,"text":"x","finish_reason":"stop"}]})");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->usage.has_value());
+}
+
+TEST(AnthropicApiUsage, CacheReadsAndWritesCountAsPromptTokens) {
+  const char* body = R"({"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5",
+    "content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn",
+    "usage":{"input_tokens":21,"cache_creation_input_tokens":188086,"cache_read_input_tokens":1000,
+             "output_tokens":393,"service_tier":"standard"}})";
+  auto r = parse_anthropic_response(body);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->usage->prompt_tokens, 21 + 188086 + 1000);
+  EXPECT_EQ(r->usage->cached_prompt_tokens, 1000);
+  EXPECT_EQ(r->usage->cache_write_tokens, 188086);
+  EXPECT_EQ(r->usage->completion_tokens, 393);
+
+  // Streamed: message_start has the input side, message_delta the cumulative output (and may
+  // repeat the input side).
+  AnthropicStreamAccumulator acc;
+  const std::pair<const char*, const char*> events[] = {
+      {"message_start", R"({"type":"message_start","message":{"id":"m","model":"c","content":[],
+        "usage":{"input_tokens":5,"cache_read_input_tokens":100,"cache_creation_input_tokens":0,"output_tokens":1}}})"},
+      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"ok"}})"},
+      {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":17}})"},
+      {"message_stop", R"({"type":"message_stop"})"},
+  };
+  for (const auto& [name, data] : events) {
+    SseEvent e;
+    e.event = name;
+    e.data = data;
+    ASSERT_TRUE(acc.on_event(e).ok()) << name;
+  }
+  auto s = acc.finish();
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->usage->prompt_tokens, 105);  // kept across the delta that lacks input fields
+  EXPECT_EQ(s->usage->cached_prompt_tokens, 100);
+  EXPECT_EQ(s->usage->cache_write_tokens, 0);
+  EXPECT_EQ(s->usage->completion_tokens, 17);
+}
+
+}  // namespace
+}  // namespace assay

@@ -264,3 +264,38 @@ TEST(RemoteModel, GenerateAnthropicStreaming) { check_anthropic(true); }
 
 }  // namespace
 }  // namespace assay
+
+namespace assay {
+namespace {
+
+// The echo request's usage is what the server billed: the whole prompt (context+continuation
+// under the fake server's tokeniser) in and the one generated token out.
+TEST(RemoteModelUsage, LoglikelihoodAndGenerateCarryTheServersUsage) {
+  testing::FaultServer server;
+  auto cfg = remote_config_from_spec(server.base_url(), {{"model", "fake"}, {"loglikelihood", "true"}});
+  ASSERT_TRUE(cfg.ok()) << cfg.status().message();
+  auto m = RemoteModel::create(std::move(cfg).value());
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  std::vector<LoglikelihoodRequest> reqs = {{"The quick brown", " fox jumps"}, {"日本語 の", " テキスト"}};
+  auto out = (*m)->loglikelihood(reqs);
+  ASSERT_EQ(out.size(), 2u);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    ASSERT_TRUE(out[i].ok()) << out[i].status().message();
+    const TokenUsage& u = out[i]->usage;
+    EXPECT_TRUE(u.reported);
+    EXPECT_EQ(u.prompt_tokens,
+              static_cast<int64_t>(testing::FaultServer::fake_tokens(reqs[i].context + reqs[i].continuation).size()))
+        << i;
+    EXPECT_EQ(u.completion_tokens, 1) << i;
+  }
+  GenerateRequest g;
+  g.context = "Say something nice about";
+  auto gen = (*m)->generate_until(std::span<const GenerateRequest>(&g, 1));
+  ASSERT_TRUE(gen[0].ok()) << gen[0].status().message();
+  EXPECT_TRUE(gen[0]->usage.reported);
+  EXPECT_EQ(gen[0]->usage.prompt_tokens, static_cast<int64_t>(testing::FaultServer::fake_tokens(g.context).size()));
+  EXPECT_EQ(gen[0]->usage.completion_tokens, 1);
+}
+
+}  // namespace
+}  // namespace assay

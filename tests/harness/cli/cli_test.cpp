@@ -10,27 +10,13 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "tests/support/run_assay.h"
 #include "tests/support/test_env.h"
 
 namespace assay {
 namespace {
 
-struct RunResult {
-  int code;
-  std::string out;  // stdout and stderr together
-};
-
-RunResult run_assay(const std::string& args, const std::string& env = "") {
-  std::string bin = testing::binary_dir() + "/assay";
-  std::string cmd = env + " " + bin + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using testing::run_assay;
 
 TEST(Cli, HelpListsEverySubcommand) {
   auto r = run_assay("--help");
