@@ -5,9 +5,7 @@
 // numbers; the report must show them; an unknown model has no cost and a malformed price table
 // stops the run before any request is sent.
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,9 +23,9 @@
 #include "harness/jsonl.h"
 #include "tests/support/fault_server.h"
 #include "tests/support/run_assay.h"
+#include "tests/support/serve_process.h"
 #include "tests/support/test_env.h"
 
-extern char** environ;
 
 namespace assay {
 namespace {
@@ -258,59 +256,10 @@ TEST_F(Accounting, MalformedPriceTableStopsBeforeAnyRequest) {
   EXPECT_EQ(server_->stats().requests, 0);
 }
 
-// `assay serve --model default` as a child process; its first stdout line names the URL.
-class Serve {
- public:
-  Serve() {
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    std::vector<std::string> args = {
-        testing::binary_dir() + "/assay", "serve", "--model", "default", "--port", "0"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    fd_ = fds[0];
-  }
-  ~Serve() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (fd_ >= 0) close(fd_);
-  }
-  std::string url() {
-    std::string line;
-    for (int waited = 0; waited < 120000;) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) {
-        waited += 100;
-        continue;
-      }
-      char c;
-      if (read(fd_, &c, 1) != 1) break;
-      if (c == '\n') break;
-      line += c;
-    }
-    const std::string prefix = "listening on ";
-    return line.rfind(prefix, 0) == 0 ? line.substr(prefix.size()) : "";
-  }
-
- private:
-  pid_t pid_ = -1;
-  int fd_ = -1;
-};
-
 // Over the real `assay serve`, the server's usage (what it billed per echo request) is what the
 // run records, and it matches the tokens the local engine counts scoring the same requests.
 TEST(AccountingServe, UsageOverServeMatchesTheLocalEngine) {
-  Serve serve;
+  testing::ServeProcess serve({"--model", "default", "--port", "0"});
   const std::string url = serve.url();
   ASSERT_FALSE(url.empty()) << "assay serve did not start";
   testing::TempDir dir;
