@@ -140,7 +140,6 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
   std::vector<UniqueRequest> unique;
   std::unordered_map<std::string, int64_t> index;
   bool need_ll = false, need_rolling = false;
-  const LoglikelihoodRequest* chat_ll = nullptr;
   for (auto& t : tasks) {
     if (!t.task) continue;
     t.req_ids.resize(t.n_docs);
@@ -160,16 +159,13 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
                        (info.chat_only ? "a chat-only endpoint" : "no prompt log-probs") +
                        "); the requested tasks need them. Nothing was sent.");
   }
-  for (const auto& u : unique) {
-    if (u.req.kind == RequestKind::kLoglikelihood && !u.req.ll.messages.empty()) {
-      chat_ll = &u.req.ll;
-      break;
-    }
-  }
-  if (chat_ll) {
+  auto chat_ll = std::find_if(unique.begin(), unique.end(), [](const UniqueRequest& u) {
+    return u.req.kind == RequestKind::kLoglikelihood && !u.req.ll.messages.empty();
+  });
+  if (chat_ll != unique.end()) {
     // Scoring a chat-templated context needs the exact rendered text, which only an engine that
     // holds the template knows (an API's chat endpoint returns no prompt log-probs).
-    auto rendered = model.render_chat(chat_ll->messages);
+    auto rendered = model.render_chat(chat_ll->req.ll.messages);
     if (!rendered.ok()) {
       return unsupported("--apply-chat-template with log-likelihood tasks needs the model's chat "
                          "template: " + rendered.status().message() + ". Nothing was sent.");
@@ -275,16 +271,20 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
   result.pricing = pricing;
   for (const auto& r : resp) result.usage.add(*r);
   json::object usage_by_task;
-  std::map<std::string, std::vector<int64_t>> used_by;  // task -> its unique request ids, sorted
-  for (const auto& t : tasks) {
-    if (!t.task) continue;
-    std::vector<int64_t>& ids = used_by[t.name];
-    for (const auto& d : t.req_ids) ids.insert(ids.end(), d.begin(), d.end());
+  std::map<std::string, std::vector<int64_t>> used_by;  // task -> the unique request ids it used
+  // Each request once, however many documents or subtasks share it.
+  auto usage_of = [&](std::vector<int64_t> ids) {
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     UsageTotals u;
     for (int64_t i : ids) u.add(*resp[i]);
-    usage_by_task[t.name] = usage_totals_json(u, pricing);
+    return usage_totals_json(u, pricing);
+  };
+  for (const auto& t : tasks) {
+    if (!t.task) continue;
+    std::vector<int64_t>& ids = used_by[t.name];
+    for (const auto& d : t.req_ids) ids.insert(ids.end(), d.begin(), d.end());
+    usage_by_task[t.name] = usage_of(ids);
   }
 
   // Score every document in parallel.
@@ -414,11 +414,7 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
       auto it = used_by.find(l);
       if (it != used_by.end()) ids.insert(ids.end(), it->second.begin(), it->second.end());
     }
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    UsageTotals gu;
-    for (int64_t i : ids) gu.add(*resp[i]);
-    usage_by_task[gname] = usage_totals_json(gu, pricing);
+    usage_by_task[gname] = usage_of(std::move(ids));
   }
 
   double elapsed =
@@ -501,6 +497,13 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
                 q.kind == RequestKind::kLoglikelihood ? &q.ll.messages :
                 q.kind == RequestKind::kGenerate ? &q.gen.messages : nullptr;
             if (msgs && !msgs->empty()) {
+              // A multiple-choice document's options share one conversation: render it once.
+              const Request* prev = i > 0 ? &reqs[i - 1] : nullptr;
+              if (prev && prev->kind == q.kind &&
+                  *msgs == (q.kind == RequestKind::kLoglikelihood ? prev->ll.messages : prev->gen.messages)) {
+                prompts[i] = prompts[i - 1];
+                continue;
+              }
               auto rendered = model.render_chat(*msgs);
               prompts[i] = rendered.ok() ? *rendered : json_dumps(messages_json(*msgs), -1);
             } else {
