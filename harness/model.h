@@ -31,10 +31,25 @@ struct ModelInfo {
   std::vector<std::pair<std::string, std::string>> details;  // architecture, quantization, ...
 };
 
+// What a run's requests need from the model, known once every task's requests are collected.
+struct ModelNeeds {
+  bool loglikelihood = false;
+  bool rolling = false;
+  bool generate = false;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
   virtual const ModelInfo& info() const = 0;
+  // Called by the evaluator before it sends any request, once it knows what the tasks need. An
+  // engine whose capabilities can only be learned by asking (a remote endpoint: does it echo
+  // prompt log-probs?) asks here, and only for what is needed; info() then says the answer. An
+  // error (server unreachable) stops the run before any task request is sent.
+  virtual Status prepare(const ModelNeeds& needs) {
+    (void)needs;
+    return Status::OK();
+  }
   virtual std::vector<Result<LoglikelihoodResponse>> loglikelihood(
       std::span<const LoglikelihoodRequest> requests) = 0;
   virtual std::vector<Result<RollingResponse>> loglikelihood_rolling(

@@ -66,6 +66,8 @@ Result<RemoteModelConfig> remote_config_from_spec(const std::string& spec, const
     c.api = RemoteApi::kOpenAI;
     c.backend = "openai-compatible";
     c.base_url = strip_slash(spec);
+    // Servers differ (vLLM echoes prompt log-probs, llama-server refuses echo): ask when needed.
+    c.probe_when_needed = true;
   } else {
     return invalid_argument("not a remote model spec: " + spec);
   }
@@ -89,9 +91,9 @@ Result<RemoteModelConfig> remote_config_from_spec(const std::string& spec, const
     } else if (k == "chat") {
       ASSAY_ASSIGN_OR_RETURN(c.chat, parse_bool(k, v));
     } else if (k == "loglikelihood") {
-      if (v == "probe") {
-        c.probe_loglikelihood = true;
-      } else {
+      c.probe_loglikelihood = v == "probe";
+      c.probe_when_needed = v == "auto";
+      if (v != "probe" && v != "auto") {
         ASSAY_ASSIGN_OR_RETURN(c.loglikelihood, parse_bool(k, v));
       }
     } else if (k == "stream") {
@@ -170,13 +172,34 @@ Result<std::unique_ptr<RemoteModel>> RemoteModel::create(RemoteModelConfig confi
     m->info_.id = id;
     m->info_.identity = m->config_.backend + "|" + m->config_.base_url + "|" + id;
   }
-  if (m->config_.probe_loglikelihood) {
-    ASSAY_ASSIGN_OR_RETURN(bool ok, m->probe_echo_logprobs());
-    m->config_.loglikelihood = ok;
-    m->info_.supports_loglikelihood = ok;
-    m->info_.details.emplace_back("probe.echo_logprobs", ok ? "yes" : "no");
-  }
+  if (m->config_.probe_loglikelihood) ASSAY_RETURN_IF_ERROR(m->run_probe());
   return m;
+}
+
+Status RemoteModel::run_probe() {
+  ASSAY_ASSIGN_OR_RETURN(bool ok, probe_echo_logprobs());
+  config_.loglikelihood = ok;
+  config_.probe_loglikelihood = config_.probe_when_needed = false;
+  info_.supports_loglikelihood = ok;
+  info_.details.emplace_back("probe.echo_logprobs", ok ? "yes" : "no");
+  return Status::OK();
+}
+
+std::string RemoteModel::no_loglikelihood_reason() const {
+  for (const auto& [k, v] : info_.details) {
+    if (k == "probe.echo_logprobs" && v == "no") {
+      return "probed: /completions with echo returned no prompt log-probs (llama-server refuses echo; "
+             "vLLM, SGLang and assay serve support it)";
+    }
+  }
+  if (config_.api == RemoteApi::kAnthropic) return "the Messages API returns no log-probs";
+  return "log-likelihoods are off for this endpoint (model arg loglikelihood=true, or loglikelihood=probe "
+         "to ask the server)";
+}
+
+Status RemoteModel::prepare(const ModelNeeds& needs) {
+  if (needs.loglikelihood && config_.probe_when_needed && !config_.loglikelihood) return run_probe();
+  return Status::OK();
 }
 
 HttpRequest RemoteModel::make_request(const std::string& path, std::string body, int64_t estimated_tokens) const {
@@ -196,11 +219,14 @@ HttpRequest RemoteModel::make_request(const std::string& path, std::string body,
 std::vector<Result<LoglikelihoodResponse>> RemoteModel::loglikelihood(std::span<const LoglikelihoodRequest> requests) {
   std::vector<Result<LoglikelihoodResponse>> out;
   out.reserve(requests.size());
-  if (!config_.loglikelihood) {
-    for (size_t i = 0; i < requests.size(); ++i) {
-      out.emplace_back(unsupported(info_.spec + ": this endpoint returns no prompt logprobs (chat-only or no echo); "
-                                   "loglikelihood tasks need /v1/completions with echo (model arg loglikelihood=probe)"));
+  if (!config_.loglikelihood && config_.probe_when_needed && !requests.empty()) {
+    if (Status st = run_probe(); !st.ok()) {
+      for (size_t i = 0; i < requests.size(); ++i) out.emplace_back(st);
+      return out;
     }
+  }
+  if (!config_.loglikelihood) {
+    for (size_t i = 0; i < requests.size(); ++i) out.emplace_back(unsupported(info_.spec + ": " + no_loglikelihood_reason()));
     return out;
   }
   std::vector<HttpRequest> http;

@@ -12,13 +12,16 @@
 //   loglikelihood:   /completions with echo + logprobs, lm-eval local-completions form (see
 //                    openai_api.h). Only when the endpoint supports it (config.loglikelihood,
 //                    set by the user or by probe_echo_logprobs()); otherwise every request fails
-//                    with kUnsupported before anything is sent.
+//                    with kUnsupported before anything is sent. A plain URL (vLLM, llama-server,
+//                    assay serve, ...) probes by default, once and only when a run needs
+//                    log-likelihoods (prepare()); openai:/anthropic: never probe by default.
 //   loglikelihood_rolling: kUnsupported (needs token ids to prepend BOS; see report).
 // Every answer carries the API's usage (TokenUsage, reported=true) when the server sent one;
 // pricing happens later, in the evaluator (harness/usage.h).
 //
 // Model args (k=v, from --model-args): model, base_url, api_key_env, api_key_file,
-// num_concurrent, max_retries, timeout, chat (true/false), loglikelihood (true/false/probe),
+// num_concurrent, max_retries, timeout, chat (true/false), loglikelihood (true/false/probe/auto:
+// probe at create / probe when first needed; auto is the default for a plain URL),
 // stream (true/false), rpm, tpm, seed, n_ctx, max_completion_tokens (true/false),
 // loglikelihood_max_tokens (1, default: works on vLLM; 0: the old OpenAI form, nothing generated).
 //
@@ -49,6 +52,7 @@ struct RemoteModelConfig {
   bool chat = true;
   bool loglikelihood = false;
   bool probe_loglikelihood = false; // decide `loglikelihood` by probing at create()
+  bool probe_when_needed = false;   // decide it by probing in prepare(), if a run needs it
   bool stream = false;
   int64_t n_ctx = 0;
   OpenAiOptions openai;             // model filled from `model`
@@ -73,13 +77,14 @@ Result<std::unique_ptr<Model>> make_remote_model(const std::string& spec, const 
 class RemoteModel : public Model {
  public:
   // Resolves the API key. Sends no request unless probe_loglikelihood is set or the model id
-  // must be discovered.
+  // must be discovered. (probe_when_needed waits for prepare() or the first loglikelihood call.)
   static Result<std::unique_ptr<RemoteModel>> create(RemoteModelConfig config);
 
   const ModelInfo& info() const override { return info_; }
   std::vector<Result<LoglikelihoodResponse>> loglikelihood(std::span<const LoglikelihoodRequest> requests) override;
   std::vector<Result<RollingResponse>> loglikelihood_rolling(std::span<const RollingRequest> requests) override;
   std::vector<Result<GenerateResponse>> generate_until(std::span<const GenerateRequest> requests) override;
+  Status prepare(const ModelNeeds& needs) override;
 
   // Sends one echo+logprobs request and says whether the endpoint returns prompt logprobs in a
   // usable shape (false for llama-server, which rejects echo, and for chat-only endpoints).
@@ -92,6 +97,8 @@ class RemoteModel : public Model {
   explicit RemoteModel(RemoteModelConfig config, std::string key);
   HttpRequest make_request(const std::string& path, std::string body, int64_t estimated_tokens) const;
   Result<std::string> discover_model_id();  // GET /models; the id when exactly one is served
+  Status run_probe();                        // probe once; record the answer in info_
+  std::string no_loglikelihood_reason() const;
 
   RemoteModelConfig config_;
   std::string key_;

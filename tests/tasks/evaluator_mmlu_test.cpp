@@ -177,6 +177,61 @@ TEST(EvaluatorMmlu, ModelWithoutLoglikelihoodIsRefusedBeforeAnyRequest) {
   EXPECT_EQ(chat.calls, 0);
 }
 
+// A model that learns its capabilities in prepare(), as a remote endpoint does by probing.
+class ProbingModel : public testing::FakeModel {
+ public:
+  Status prepare(const ModelNeeds& needs) override {
+    prepared.push_back(needs);
+    if (!probe_error.ok()) return probe_error;
+    if (needs.loglikelihood) info_.supports_loglikelihood = echo;
+    return Status::OK();
+  }
+  std::vector<ModelNeeds> prepared;
+  Status probe_error;
+  bool echo = true;
+};
+
+TEST(EvaluatorMmlu, ModelIsPreparedForWhatTheTasksNeedBeforeAnyRequest) {
+  TaskRegistry reg;
+  register_tasks(reg);
+  EvalOptions o;
+  o.tasks = {"mmlu_anatomy"};
+  o.limit = 3;
+  o.task_options.data_dir = testing::data_dir();
+  o.show_progress = false;
+  {
+    ProbingModel m;
+    m.info_.supports_loglikelihood = false;
+    auto r = evaluate(m, reg, o);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    ASSERT_EQ(m.prepared.size(), 1u);
+    EXPECT_TRUE(m.prepared[0].loglikelihood);
+    EXPECT_FALSE(m.prepared[0].generate);
+    EXPECT_FALSE(m.prepared[0].rolling);
+    EXPECT_EQ(m.calls, 12);
+  }
+  {
+    ProbingModel m;  // the probe says no: refused, nothing sent
+    m.info_.supports_loglikelihood = false;
+    m.echo = false;
+    m.info_.details.emplace_back("probe.echo_logprobs", "no");
+    auto r = evaluate(m, reg, o);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
+    EXPECT_NE(r.status().message().find("probed"), std::string::npos) << r.status().message();
+    EXPECT_EQ(m.calls, 0);
+  }
+  {
+    ProbingModel m;  // the probe cannot reach the server: that error, nothing sent
+    m.probe_error = Status(StatusCode::kUnavailable, "connection refused");
+    auto r = evaluate(m, reg, o);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+    EXPECT_NE(r.status().message().find("connection refused"), std::string::npos);
+    EXPECT_EQ(m.calls, 0);
+  }
+}
+
 TEST(EvaluatorMmlu, ChatTemplatedScoringWithoutATemplateIsRefusedBeforeAnyRequest) {
   TaskRegistry reg;
   register_tasks(reg);

@@ -153,7 +153,7 @@ TEST(RemoteModel, LoglikelihoodUnderFaultsAnswersOrFailsEachRequestAlone) {
 
 TEST(RemoteModel, ChatOnlyEndpointRefusesLoglikelihoodWithoutSending) {
   FaultServer server;
-  auto m = make_model(server.base_url(), {{"model", "fake"}});
+  auto m = make_model(server.base_url(), {{"model", "fake"}, {"loglikelihood", "false"}});
   ASSERT_TRUE(m);
   EXPECT_FALSE(m->info().supports_loglikelihood);
   EXPECT_TRUE(m->info().chat_only);
@@ -185,6 +185,77 @@ TEST(RemoteModel, ProbeSaysNoWhenEchoIsRejected) {
   ASSERT_TRUE(m3);
   auto probe3 = m3->probe_echo_logprobs();
   EXPECT_EQ(probe3.status().code(), StatusCode::kUnavailable);
+}
+
+bool has_detail(const ModelInfo& info, const std::string& key, const std::string& value) {
+  for (const auto& [k, v] : info.details) {
+    if (k == key) return v == value;
+  }
+  return false;
+}
+
+TEST(RemoteModel, PlainUrlProbesOnceAndOnlyWhenLoglikelihoodsAreNeeded) {
+  FaultServer server;
+  auto m = make_model(server.base_url(), {{"model", "fake"}});
+  ASSERT_TRUE(m);
+  EXPECT_EQ(server.stats().requests, 0);
+  EXPECT_FALSE(m->info().supports_loglikelihood);  // not known yet
+  ASSERT_TRUE(m->prepare({.loglikelihood = false, .rolling = false, .generate = true}).ok());
+  EXPECT_EQ(server.stats().requests, 0);  // a generation-only run never probes
+  ASSERT_TRUE(m->prepare({.loglikelihood = true}).ok());
+  EXPECT_EQ(server.stats().requests, 1);
+  EXPECT_TRUE(m->info().supports_loglikelihood);
+  EXPECT_TRUE(has_detail(m->info(), "probe.echo_logprobs", "yes"));
+  ASSERT_TRUE(m->prepare({.loglikelihood = true}).ok());
+  EXPECT_EQ(server.stats().requests, 1);  // once
+  std::vector<LoglikelihoodRequest> reqs = {{"one two", " three"}};
+  auto out = m->loglikelihood(reqs);
+  ASSERT_TRUE(out[0].ok()) << out[0].status().message();
+  EXPECT_NEAR(out[0]->logprob, expected_score("one two", " three").logprob, 1e-9);
+  EXPECT_EQ(server.stats().requests, 2);
+
+  // Without prepare(), the first loglikelihood call probes.
+  auto direct = make_model(server.base_url(), {{"model", "fake"}});
+  ASSERT_TRUE(direct);
+  out = direct->loglikelihood(reqs);
+  ASSERT_TRUE(out[0].ok()) << out[0].status().message();
+  EXPECT_EQ(server.stats().requests, 4);
+
+  // The hosted APIs are not probed: their legacy completions no longer echo prompt log-probs.
+  ::setenv("ASSAY_TEST_OPENAI_KEY", "sk-test", 1);
+  auto openai = make_model("openai:gpt-fake", {{"base_url", server.base_url()}, {"api_key_env", "ASSAY_TEST_OPENAI_KEY"}});
+  ASSERT_TRUE(openai);
+  ASSERT_TRUE(openai->prepare({.loglikelihood = true}).ok());
+  EXPECT_FALSE(openai->info().supports_loglikelihood);
+  EXPECT_EQ(server.stats().requests, 4);
+}
+
+TEST(RemoteModel, PlainUrlWithoutEchoIsRefusedAfterOneProbe) {
+  FaultServerOptions so;
+  so.echo_supported = false;
+  FaultServer server(so);
+  auto m = make_model(server.base_url(), {{"model", "fake"}});
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(m->prepare({.loglikelihood = true}).ok());
+  EXPECT_FALSE(m->info().supports_loglikelihood);
+  EXPECT_TRUE(has_detail(m->info(), "probe.echo_logprobs", "no"));
+  std::vector<LoglikelihoodRequest> reqs = {{"a", " b"}, {"c", " d"}};
+  auto out = m->loglikelihood(reqs);
+  for (const auto& r : out) {
+    EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
+    EXPECT_NE(r.status().message().find("probed"), std::string::npos) << r.status().message();
+  }
+  EXPECT_EQ(server.stats().requests, 1);
+
+  // An unreachable server is an error from prepare(), not a "no".
+  int dead_port;
+  {
+    FaultServer s;
+    dead_port = s.port();
+  }
+  auto dead = make_model("http://127.0.0.1:" + std::to_string(dead_port) + "/v1", {{"model", "fake"}, {"max_retries", "0"}});
+  ASSERT_TRUE(dead);
+  EXPECT_EQ(dead->prepare({.loglikelihood = true}).code(), StatusCode::kUnavailable);
 }
 
 void check_generate(const std::string& spec, ModelArgs args) {

@@ -79,10 +79,16 @@ TEST(ServeCli, RunOverHttpMatchesTheLocalEngine) {
       testing::data_dir();
   std::string out_http, out_local;
   int rc =
-      run_command(assay_bin() + " run --model " + url +
-                      " --model-args loglikelihood=probe --output " + tmp.file("http") + common,
-                  &out_http);
+      run_command(assay_bin() + " run --model " + url + " --output " + tmp.file("http") + common, &out_http);
   ASSERT_EQ(rc, 0) << out_http;
+  {
+    // No model args: the plain URL was probed for prompt log-probs because mmlu needs them, and
+    // the answer is in the results.
+    simdjson::dom::parser parser;
+    simdjson::dom::element model = parser.load(tmp.file("http") + "/results.json")["assay"]["model"];
+    EXPECT_EQ(std::string_view(model["probe.echo_logprobs"].get_string()), "yes");
+    EXPECT_TRUE(bool(model["supports_loglikelihood"].get_bool()));
+  }
   rc = run_command(assay_bin() + " run --model default --output " + tmp.file("local") + common,
                    &out_local);
   ASSERT_EQ(rc, 0) << out_local;
