@@ -139,6 +139,18 @@ inline float load_cache1(const uint8_t* row, bool f16, int64_t i) {
   return f;
 }
 
+// ASSAY_DEBUG_PERTURB_ATTN_ULP=N scales every attention output by (1 + N * 2^-23), an N-ulp
+// change: a probe of how far last-bit differences carry through a quantized model, so parity
+// targets against another engine (llama.cpp) can be set above that floor
+// (scripts/reference/kl_noise_floor.sh). 0 or unset: no change.
+float attention_debug_scale() {
+  static const float scale = [] {
+    const char* v = std::getenv("ASSAY_DEBUG_PERTURB_ATTN_ULP");
+    return v ? 1.0f + static_cast<float>(std::atoi(v)) / static_cast<float>(1 << 23) : 1.0f;
+  }();
+  return scale;
+}
+
 struct AttnArgs {
   const float* q;
   int64_t q_stride;
@@ -182,7 +194,7 @@ void attend_scalar(const AttnArgs& a, int64_t t, int g, const int32_t* rows, int
       const uint8_t* vr = a.v + rows[j] * a.v_row_bytes;
       for (int i = 0; i < hd; ++i) o[i] += s[j] * load_cache1(vr, a.v_f16, static_cast<int64_t>(g) * hd + i);
     }
-    const float inv = 1.0f / sum;
+    const float inv = attention_debug_scale() / sum;
     for (int i = 0; i < hd; ++i) o[i] *= inv;
   }
 }
@@ -290,7 +302,7 @@ ASSAY_AVX2 void attend_tile_avx2(const AttnArgs& a, int64_t t0, int nt, int g,
       _mm256_storeu_ps(s + j, e);
       vsum = _mm256_add_ps(vsum, e);
     }
-    sc.inv[qi] = 1.0f / hsum_ps(vsum);
+    sc.inv[qi] = attention_debug_scale() / hsum_ps(vsum);
   }
 
   // Pass 3: out = sum_j p_j v_j / sum, V converted once per chunk of rows.
