@@ -3,7 +3,7 @@
 # (issue #5). Runs both on the first LIMIT test questions of every subject, then compares
 # accuracy (micro and macro), per-question agreement and per-option log-likelihoods.
 #
-# Usage: scripts/reference/mmlu_lm_eval_parity.sh [LIMIT]       (default 5 = 285 questions)
+# Usage: scripts/reference/mmlu_lm_eval_parity.sh [LIMIT|all]   (default 5 = 285 questions)
 #
 # Environment (defaults in brackets):
 #   SCRATCH   scratch dir, never inside the repo               [/tmp/mmlu-parity]
@@ -16,12 +16,19 @@
 #   DATA      data root holding mmlu/{dev,test}/*.csv          [<repo>/../shared/data]
 #   ASSAY     assay binary                                     [<repo>/build/assay]
 #   THREADS   threads for llama.cpp                            [2]
+#   SUBJECTS  comma-separated subjects (e.g. abstract_algebra,anatomy) instead of all 57; with
+#             LIMIT=all they are run whole, which is how the full run's speed ratio is measured
+#             (a whole subject shares its few-shot header over all its questions)
 #   GGUF_PROBE=1  also start `python -m llama_cpp.server` and send the 4 requests of one
 #             question exactly as lm-eval's `gguf` backend does (shows its result; slow:
 #             about 80 s per request on a 2-core machine)
 #   CALIBRATE=1  also run the lm-eval side with llama.cpp flash attention on and compare it with
 #             the flash-attention-off run: how well llama.cpp agrees with itself (noise floor)
 #   SKIP_ASSAY=1 / SKIP_LMEVAL=1  reuse an existing output dir
+#   HF_VENV   also run lm-eval's own Hugging Face backend reading the GGUF (`lm_eval --model hf
+#             --model_args pretrained=DIR,gguf_file=FILE`: transformers dequantizes it to F32),
+#             with a venv that has lm-eval 0.4.13, torch, transformers, gguf and accelerate
+#             (`pip install lm-eval==0.4.13 torch transformers gguf accelerate`); HF_BATCH [16]
 #
 # Why not lm-eval's `gguf` backend for the full comparison: with llama-cpp-python 0.3.36's
 # server, /v1/completions with echo+logprobs (a) pairs each prompt token with the logits
@@ -61,7 +68,14 @@ fi
 # 2. Local copies of the MMLU CSVs in cais/mmlu layout + lm-eval task YAMLs (scratch only).
 "$PY" "$HELPER" prepare --data "$DATA/mmlu" --scratch "$SCRATCH"
 
-TAG="l$LIMIT"
+TAG="l$LIMIT${SUBJECTS:+_$(echo "$SUBJECTS" | tr ',' '+' | cut -c1-60)}"
+A_TASKS=mmlu L_TASKS=mmlu_local
+if [ -n "${SUBJECTS:-}" ]; then
+  A_TASKS="$(echo "$SUBJECTS" | sed -E 's/(^|,)/\1mmlu_/g')"
+  L_TASKS="$(echo "$SUBJECTS" | sed -E 's/(^|,)/\1mmlu_local_/g')"
+fi
+A_LIMIT=(--limit "$LIMIT") L_LIMIT=(--limit "$LIMIT")
+if [ "$LIMIT" = all ]; then A_LIMIT=(); L_LIMIT=(); fi
 A_OUT="$SCRATCH/assay_$TAG"
 L_OUT="$SCRATCH/lmeval_$TAG"
 uptime
@@ -70,7 +84,7 @@ uptime
 if [ "${SKIP_ASSAY:-0}" != 1 ]; then
   rm -rf "$A_OUT"; mkdir -p "$A_OUT"
   t0=$(date +%s.%N)
-  "$ASSAY" run --model default --tasks mmlu --num-fewshot 5 --limit "$LIMIT" \
+  "$ASSAY" run --model default --tasks "$A_TASKS" --num-fewshot 5 "${A_LIMIT[@]}" \
     --output "$A_OUT" --log-samples --data-dir "$DATA" > "$A_OUT/stdout.txt" 2> "$A_OUT/stderr.txt"
   t1=$(date +%s.%N)
   echo "assay wall: $(echo "$t1 - $t0" | bc) s" | tee "$A_OUT/wall.txt"
@@ -81,11 +95,32 @@ fi
 if [ "${SKIP_LMEVAL:-0}" != 1 ]; then
   rm -rf "$L_OUT"
   t0=$(date +%s.%N)
-  "$PY" "$HELPER" lmeval --scratch "$SCRATCH" --model "$MODEL" --out "$L_OUT" \
-    --limit "$LIMIT" --threads "$THREADS" > "$SCRATCH/lmeval_$TAG.log" 2>&1
+  "$PY" "$HELPER" lmeval --scratch "$SCRATCH" --model "$MODEL" --out "$L_OUT" --tasks "$L_TASKS" \
+    "${L_LIMIT[@]}" --threads "$THREADS" > "$SCRATCH/lmeval_$TAG.log" 2>&1
   t1=$(date +%s.%N)
   echo "lm-eval wall: $(echo "$t1 - $t0" | bc) s (process, incl. model load)" | tee "$L_OUT/wall.txt"
   tail -1 "$SCRATCH/lmeval_$TAG.log"
+  uptime
+fi
+
+# 4b. Optional: lm-eval's own HF backend on the same GGUF, as a user would run it.
+if [ -n "${HF_VENV:-}" ]; then
+  H_OUT="$SCRATCH/lmeval_hf_$TAG"
+  rm -rf "$H_OUT" "$H_OUT.raw"
+  HF_LIMIT=(); [ "$LIMIT" = all ] || HF_LIMIT=(--limit "$LIMIT")
+  t0=$(date +%s.%N)
+  "$HF_VENV/bin/lm_eval" --model hf \
+    --model_args "pretrained=$(dirname "$MODEL"),gguf_file=$(basename "$MODEL"),dtype=float32" \
+    --tasks "$L_TASKS" --include_path "$SCRATCH/tasks" --num_fewshot 5 "${HF_LIMIT[@]}" \
+    --batch_size "${HF_BATCH:-16}" --log_samples --output_path "$H_OUT.raw" > "$SCRATCH/lmeval_hf_$TAG.log" 2>&1
+  t1=$(date +%s.%N)
+  mkdir -p "$H_OUT"
+  for f in "$H_OUT.raw"/*/samples_*.jsonl; do
+    b="$(basename "$f")"; cp "$f" "$H_OUT/${b%_*}.jsonl"   # drop lm-eval's date suffix
+  done
+  echo "lm-eval hf wall: $(echo "$t1 - $t0" | bc) s (process, incl. GGUF dequantization)" | tee "$H_OUT/wall.txt"
+  echo "== assay vs lm-eval's HF backend on the dequantized GGUF =="
+  "$PY" "$HELPER" compare --assay "$A_OUT" --lmeval "$H_OUT" --json "$SCRATCH/compare_hf_$TAG.json" | grep -v '^| [a-z]'
   uptime
 fi
 
@@ -106,8 +141,8 @@ fi
 if [ "${CALIBRATE:-0}" = 1 ]; then
   F_OUT="$SCRATCH/lmeval_fa_$TAG"
   rm -rf "$F_OUT"
-  "$PY" "$HELPER" lmeval --scratch "$SCRATCH" --model "$MODEL" --out "$F_OUT" \
-    --limit "$LIMIT" --threads "$THREADS" --flash-attn > "$SCRATCH/lmeval_fa_$TAG.log" 2>&1
+  "$PY" "$HELPER" lmeval --scratch "$SCRATCH" --model "$MODEL" --out "$F_OUT" --tasks "$L_TASKS" \
+    "${L_LIMIT[@]}" --threads "$THREADS" --flash-attn > "$SCRATCH/lmeval_fa_$TAG.log" 2>&1
   echo "== calibration: llama.cpp flash-attn on (as 'assay' column) vs off (as 'lm-eval' column) =="
   "$PY" "$HELPER" compare --assay "$F_OUT" --lmeval "$L_OUT" --json "$SCRATCH/compare_fa_$TAG.json" \
     | grep -v '^| [a-z]'
