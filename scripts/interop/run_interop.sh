@@ -23,8 +23,8 @@ if [ ! -x "$scratch/venv/bin/python" ]; then
   python3 -m venv "$scratch/venv"
 fi
 py="$scratch/venv/bin/python"
-# lm-eval's "api" extra is what its API models need; no torch.
-"$py" -c "import openai, lm_eval" 2>/dev/null || "$scratch/venv/bin/pip" install -q openai "lm-eval[api]"
+# lm-eval's "api" extra is what its API models need; no torch. Pinned: CI runs this.
+"$py" -c "import openai, lm_eval" 2>/dev/null || "$scratch/venv/bin/pip" install -q "openai==3.57.0" "lm-eval[api]==0.4.13"
 
 log="$scratch/serve.log"
 "$assay" serve --model "$model" --port 0 > "$scratch/serve.out" 2> "$log" &
@@ -66,6 +66,7 @@ metric_list:
 YAML
 done
 export HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+rm -rf "$scratch/lm_eval_local_completions" "$scratch/lm_eval_gguf" "$scratch/assay_direct"
 lm_tasks=assay_mmlu_abstract_algebra,assay_mmlu_anatomy
 base="${url%/v1}"
 set +e
@@ -83,6 +84,39 @@ echo "== lm-eval exit codes: local-completions $lc, gguf $gg"
 
 echo "== stopping assay serve (SIGTERM)"
 kill -TERM $serve_pid
-wait $serve_pid
-echo "assay serve exit code $?"
+rc=0
+wait $serve_pid || rc=$?
+echo "assay serve exit code $rc"
 trap - EXIT
+
+echo "== lm-eval through assay serve vs assay on the local engine"
+"$assay" run --model "$model" --tasks mmlu_abstract_algebra,mmlu_anatomy --num-fewshot 0 --limit 2 \
+  --log-samples --data-dir "$data" --output "$scratch/assay_direct" > "$scratch/assay_direct.md" 2>&1
+cmp=0
+"$py" - "$scratch" <<'PY' || cmp=$?
+import glob, json, os, sys
+scratch = sys.argv[1]
+def load(pattern, prefix):
+    out = {}
+    for p in glob.glob(pattern):
+        subject = os.path.basename(p)[len(prefix):].split("_20")[0].removesuffix(".jsonl")
+        for line in open(p):
+            r = json.loads(line)
+            out[(subject, r["doc_id"])] = ([float(x[0][0]) for x in r["resps"]], float(r["acc"]))
+    return out
+direct = load(f"{scratch}/assay_direct/samples_mmlu_*.jsonl", "samples_mmlu_")
+bad = 0
+for name in ("lm_eval_local_completions", "lm_eval_gguf"):
+    got = load(f"{scratch}/{name}/*/samples_assay_mmlu_*.jsonl", "samples_assay_mmlu_")
+    worst = 0.0
+    for key, (lls, acc) in direct.items():
+        if key not in got:
+            print(f"{name}: missing {key}"); bad += 1; continue
+        worst = max([worst] + [abs(a - b) for a, b in zip(lls, got[key][0])])
+        bad += got[key][1] != acc or len(got[key][0]) != len(lls)
+    bad += worst > 1e-4 or len(got) != len(direct)
+    print(f"{name}: {len(got)} docs, {len(direct)} from assay run; max |d loglik| {worst:.2e}")
+sys.exit(1 if bad or not direct else 0)
+PY
+echo "== interop: serve exit $rc, local-completions $lc, gguf $gg, comparison $cmp"
+[ "$rc" = 0 ] && [ "$lc" = 0 ] && [ "$gg" = 0 ] && [ "$cmp" = 0 ]
