@@ -5,7 +5,10 @@
 # the mean KL divergence and top-1 agreement against the unperturbed run. If a 1-ulp change
 # already moves the KL as far as another engine is, no engine short of bit-identical arithmetic
 # meets a tighter bound. With LLAMA_BASE=FILE (a llama-perplexity --kl-divergence-base file of
-# the same text and ctx), assay is also compared against it.
+# the same text and ctx), assay is also compared against it. With LLAMA_BIN=DIR (a llama.cpp
+# build/bin holding llama-quantize and llama-perplexity), the default model is also dequantized
+# to F32 by llama-quantize and assay compared with llama.cpp on it: the same weights without the
+# 8-bit activation rounding that makes the quantized model chaotic.
 #
 #   scripts/reference/kl_noise_floor.sh [CHUNKS=3] [ULPS="1 2 8"]
 set -euo pipefail
@@ -29,4 +32,19 @@ done
 if [ -n "${LLAMA_BASE:-}" ]; then
   printf 'assay vs llama.cpp (%s): ' "$LLAMA_BASE"
   "$assay" perplexity --model default --kl-divergence-base "$LLAMA_BASE" --kl-divergence 2>&1 | summary
+fi
+if [ -n "${LLAMA_BIN:-}" ]; then
+  model="${MODEL:-$HOME/.cache/assay/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
+  export LD_LIBRARY_PATH="$LLAMA_BIN${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  "$LLAMA_BIN/llama-quantize" --allow-requantize "$model" "$scratch/f32.gguf" F32 2 > "$scratch/quantize.log" 2>&1
+  "$LLAMA_BIN/llama-perplexity" -m "$scratch/f32.gguf" -f "$text" -c 512 -b 512 -t 2 --chunks "$chunks" \
+    --kl-divergence-base "$scratch/f32_llama.bin" > "$scratch/f32_llama.log" 2>&1
+  printf 'F32 (dequantized by llama-quantize): assay vs llama.cpp: '
+  "$assay" perplexity --model "local:$scratch/f32.gguf" --kl-divergence-base "$scratch/f32_llama.bin" \
+    --kl-divergence 2>&1 | summary
+  "$assay" perplexity --model "local:$scratch/f32.gguf" --file "$text" --ctx 512 --chunks "$chunks" \
+    --kl-divergence-base "$scratch/f32_base.bin" > /dev/null 2>&1
+  printf 'F32: assay, attention 1 ulp off, vs assay: '
+  ASSAY_DEBUG_PERTURB_ATTN_ULP=1 "$assay" perplexity --model "local:$scratch/f32.gguf" \
+    --kl-divergence-base "$scratch/f32_base.bin" --kl-divergence 2>&1 | summary
 fi
