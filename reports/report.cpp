@@ -816,61 +816,47 @@ void html_charts(const Model& m, std::string& h) {
   if (any) h += "</section>\n";
 }
 
-void html_cost(const Model& m, std::string& h) {
-  h += "<section id=\"cost\"><h2>Cost, tokens and timings</h2><div class=\"scroll\"><table "
-       "class=\"kv\">"
-       "<thead><tr><th></th>";
-  for (const Run& r : m.runs) h += "<th>" + esc(r.label) + "</th>";
-  h += "</tr></thead><tbody>";
+// The "Cost, tokens and timings" table, one row per quantity and one value per run; the HTML and
+// the Markdown report both show it.
+std::vector<std::pair<std::string, std::vector<std::string>>> cost_rows(const Model& m) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> rows;
   auto row = [&](const std::string& name, auto get) {
-    h += "<tr><th>" + esc(name) + "</th>";
-    for (const Run& r : m.runs) h += "<td class=\"num\">" + esc(get(r)) + "</td>";
-    h += "</tr>";
+    std::vector<std::string> values;
+    for (std::size_t ri = 0; ri < m.runs.size(); ++ri) values.push_back(get(ri, m.runs[ri]));
+    rows.emplace_back(name, std::move(values));
   };
   auto or_nr = [](std::string s) { return s.empty() ? std::string("not recorded") : s; };
-  row("wall time (s)", [&](const Run& r) {
-    auto t = scalar_number(at_path(r.raw, {"total_evaluation_time_seconds"}));
+  auto wall = [](const Run& r) { return scalar_number(at_path(r.raw, {"total_evaluation_time_seconds"})); };
+  auto logged = [&](std::size_t ri) {
+    std::uint64_t n = 0;
+    for (const auto& o : m.outcomes[ri]) n += o.present;
+    return n;
+  };
+  row("wall time (s)", [&](std::size_t, const Run& r) {
+    auto t = wall(r);
     return t ? fmt("%.1f", *t) : std::string("not recorded");
   });
-  std::vector<std::uint64_t> n_samples(m.runs.size(), 0);
-  for (std::size_t ri = 0; ri < m.runs.size(); ++ri) {
-    for (const auto& o : m.outcomes[ri]) n_samples[ri] += o.present;
-  }
-  h += "<tr><th>samples logged</th>";
-  for (std::size_t ri = 0; ri < m.runs.size(); ++ri)
-    h += "<td class=\"num\">" + std::to_string(n_samples[ri]) + "</td>";
-  h += "</tr><tr><th>samples / s</th>";
-  for (std::size_t ri = 0; ri < m.runs.size(); ++ri) {
-    auto t = scalar_number(at_path(m.runs[ri].raw, {"total_evaluation_time_seconds"}));
-    h += "<td class=\"num\">" + (t && *t > 0 ? fmt("%.1f", n_samples[ri] / *t) : std::string("—")) +
-         "</td>";
-  }
-  h += "</tr>";
-  row("requests (unique)", [&](const Run& r) {
-    return or_nr(run_field(r, {"assay", "requests", "unique"}));
+  row("samples logged", [&](std::size_t ri, const Run&) { return std::to_string(logged(ri)); });
+  row("samples / s", [&](std::size_t ri, const Run& r) {
+    auto t = wall(r);
+    return t && *t > 0 ? fmt("%.1f", logged(ri) / *t) : std::string("—");
   });
-  row("requests sent", [&](const Run& r) {
-    return or_nr(run_field(r, {"assay", "requests", "sent"}));
-  });
-  row("answered from the request log", [&](const Run& r) {
-    return or_nr(run_field(r, {"assay", "requests", "from_log"}));
-  });
-  row("requests failed", [&](const Run& r) {
-    return or_nr(run_field(r, {"assay", "requests", "failed"}));
-  });
-  row("prompt tokens", [&](const Run& r) {
-    return or_nr(run_field(r, {"assay", "usage", "prompt_tokens"}));
-  });
-  row("cached prompt tokens", [&](const Run& r) {
+  auto field = [&](const std::string& name, std::initializer_list<const char*> path) {
+    row(name, [&, path](std::size_t, const Run& r) { return or_nr(run_field(r, path)); });
+  };
+  field("requests (unique)", {"assay", "requests", "unique"});
+  field("requests sent", {"assay", "requests", "sent"});
+  field("answered from the request log", {"assay", "requests", "from_log"});
+  field("requests failed", {"assay", "requests", "failed"});
+  field("prompt tokens", {"assay", "usage", "prompt_tokens"});
+  row("cached prompt tokens", [&](std::size_t, const Run& r) {
     // Only APIs with prompt caching report it; a run with usage but no cache part had none.
     if (!at_path(r.raw, {"assay", "usage"})) return std::string("not recorded");
     std::string s = run_field(r, {"assay", "usage", "cached_prompt_tokens"});
     return s.empty() ? std::string("—") : s;
   });
-  row("completion tokens", [&](const Run& r) {
-    return or_nr(run_field(r, {"assay", "usage", "completion_tokens"}));
-  });
-  row("cost (USD)", [&](const Run& r) {
+  field("completion tokens", {"assay", "usage", "completion_tokens"});
+  row("cost (USD)", [&](std::size_t, const Run& r) {
     const json::value* usage = at_path(r.raw, {"assay", "usage"});
     if (!usage) return std::string("not recorded");
     // null is a recorded answer: the price table had no entry for the model.
@@ -878,11 +864,25 @@ void html_cost(const Model& m, std::string& h) {
     if (!c) return std::string("no price");
     return fmt(*c != 0 && *c < 0.01 ? "%.6f" : "%.4f", *c);
   });
-  row("price table", [&](const Run& r) {
+  row("price table", [&](std::size_t, const Run& r) {
     std::string p = run_field(r, {"assay", "usage", "price_table", "path"});
     std::string v = run_field(r, {"assay", "usage", "price_table", "version"});
     return p.empty() ? std::string("not recorded") : p + (v.empty() ? "" : " (version " + v + ")");
   });
+  return rows;
+}
+
+void html_cost(const Model& m, std::string& h) {
+  h += "<section id=\"cost\"><h2>Cost, tokens and timings</h2><div class=\"scroll\"><table "
+       "class=\"kv\">"
+       "<thead><tr><th></th>";
+  for (const Run& r : m.runs) h += "<th>" + esc(r.label) + "</th>";
+  h += "</tr></thead><tbody>";
+  for (const auto& [name, values] : cost_rows(m)) {
+    h += "<tr><th>" + esc(name) + "</th>";
+    for (const std::string& v : values) h += "<td class=\"num\">" + esc(v) + "</td>";
+    h += "</tr>";
+  }
   h += "</tbody></table></div></section>\n";
 }
 
@@ -1104,6 +1104,16 @@ std::string render_markdown(const Model& m, const ReportOptions& options) {
       }
     }
     md.back() = '.';
+    md += "\n";
+  }
+  md += "\n### Cost, tokens and timings\n\n|  |";
+  for (const Run& r : m.runs) md += " " + markdown_cell(r.label) + " |";
+  md += "\n|---|";
+  for (std::size_t ri = 0; ri < R; ++ri) md += "---:|";
+  md += "\n";
+  for (const auto& [name, values] : cost_rows(m)) {
+    md += "| " + markdown_cell(name) + " |";
+    for (const std::string& v : values) md += " " + markdown_cell(v) + " |";
     md += "\n";
   }
   return md;

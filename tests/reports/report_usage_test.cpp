@@ -67,6 +67,27 @@ TEST(ReportUsageTest, ShowsTokensCostNoPriceAndNotRecorded) {
                                             num + "not recorded</td>");
 }
 
+TEST(ReportUsageTest, MarkdownHasTheSameTable) {
+  TempDir dir;
+  for (const char* r : {"priced", "old"}) write_run(dir.sub(r), {{binary_task("t", 10, 0.5, 1)}, {}});
+  add_usage(dir.sub("priced"),
+            R"({"requests": 40, "prompt_tokens": 123456, "completion_tokens": 40, "cost_usd": 0.370968,
+                "price_table": {"path": "my|prices.json", "version": "2025-11-01"}})");
+  ReportOptions o;
+  o.runs = {dir.sub("priced"), dir.sub("old")};
+  o.format = "md";
+  auto md = render_report(o);
+  ASSERT_TRUE(md.ok()) << md.status().message();
+  EXPECT_NE(md->find("### Cost, tokens and timings\n"), std::string::npos) << *md;
+  EXPECT_NE(md->find("| prompt tokens | 123456 | not recorded |\n"), std::string::npos) << *md;
+  EXPECT_NE(md->find("| cost (USD) | 0.3710 | not recorded |\n"), std::string::npos) << *md;
+  EXPECT_NE(md->find("| samples logged | 10 | 10 |\n"), std::string::npos) << *md;
+  // Cells are escaped like every other Markdown cell.
+  EXPECT_NE(md->find("| price table | my\\|prices.json (version 2025-11-01) | not recorded |\n"),
+            std::string::npos)
+      << *md;
+}
+
 TEST(ReportUsageTest, SmallCostsKeepTheirDigits) {
   TempDir dir;
   write_run(dir.sub("r"), {{binary_task("t", 4, 0.5, 1)}, {}});
