@@ -236,11 +236,13 @@ void LocalModel::compute_nodes(const std::vector<int32_t>& new_nodes) {
 }
 
 void LocalModel::score_pairs(const std::vector<int32_t>& nodes, const std::vector<int32_t>& targets,
-                             std::vector<float>* logprobs, std::vector<int32_t>* argmax) {
+                             std::vector<float>* logprobs, std::vector<int32_t>* argmax,
+                             std::vector<float>* argmax_logprobs) {
   const int64_t n_embd = forward_->hparams().n_embd;
   const int64_t n_vocab = forward_->hparams().n_vocab;
   logprobs->assign(nodes.size(), 0.0f);
   argmax->assign(nodes.size(), -1);
+  if (argmax_logprobs) argmax_logprobs->assign(nodes.size(), 0.0f);
   // Unique rows get their logits once; pairs gather from them.
   size_t i = 0;
   while (i < nodes.size()) {
@@ -268,9 +270,18 @@ void LocalModel::score_pairs(const std::vector<int32_t>& nodes, const std::vecto
     std::vector<int32_t> am(pair_idx.size());
     ops_->token_logprobs(pair_logits_, static_cast<int64_t>(pair_idx.size()), n_vocab, pair_targets,
                          lp.data(), am.data(), nullptr);
+    std::vector<float> am_lp;
+    if (argmax_logprobs) {
+      // The same op on the same rows, targeting the argmax: one pass over the vocabulary, where
+      // recomputing the logits for a top-1 list would cost the whole output head again.
+      am_lp.resize(pair_idx.size());
+      ops_->token_logprobs(pair_logits_, static_cast<int64_t>(pair_idx.size()), n_vocab, am, am_lp.data(),
+                           nullptr, nullptr);
+    }
     for (size_t k = 0; k < pair_pos.size(); ++k) {
       (*logprobs)[pair_pos[k]] = lp[k];
       (*argmax)[pair_pos[k]] = am[k];
+      if (argmax_logprobs) (*argmax_logprobs)[pair_pos[k]] = am_lp[k];
     }
     i = j;
   }
@@ -317,9 +328,12 @@ std::vector<Result<TokenScore>> LocalModel::score_tokens(std::span<const TokenSc
         pair_targets.push_back(it.tokens[p]);
       }
     }
-    std::vector<float> lp;
+    std::vector<float> lp, am_lp;
     std::vector<int32_t> am;
-    score_pairs(pair_nodes, pair_targets, &lp, &am);
+    const bool want_argmax_lp = std::any_of(wave.begin(), wave.end(), [&](const Live& l) {
+      return items[l.item].want_token_logprobs;
+    });
+    score_pairs(pair_nodes, pair_targets, &lp, &am, want_argmax_lp ? &am_lp : nullptr);
     size_t k = 0;
     for (const Live& l : wave) {
       const auto& it = items[l.item];
@@ -330,6 +344,7 @@ std::vector<Result<TokenScore>> LocalModel::score_tokens(std::span<const TokenSc
         if (it.want_token_logprobs) {
           s.token_logprobs.push_back(lp[k]);
           s.argmax.push_back(am[k]);
+          s.argmax_logprobs.push_back(am_lp[k]);
         }
       }
       out[l.item] = s;

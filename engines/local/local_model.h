@@ -54,6 +54,8 @@ struct TokenScore {
   bool is_greedy = true;
   std::vector<float> token_logprobs;  // when asked
   std::vector<int32_t> argmax;        // when asked
+  std::vector<float> argmax_logprobs; // when asked: the log-prob of argmax[i] (a top-1 list
+                                      // without a second pass over the logits)
 };
 
 class LocalModel : public Model {
@@ -102,9 +104,11 @@ class LocalModel : public Model {
   struct Pending;
   // Makes sure every node on the paths is computed; nodes are pinned by the caller.
   void compute_nodes(const std::vector<int32_t>& new_nodes);
-  // Log-probs of targets at nodes (device hidden rows), into host arrays.
+  // Log-probs of targets at nodes (device hidden rows), into host arrays; argmax_logprobs (may
+  // be null): the log-prob of each row's argmax, from the same logits.
   void score_pairs(const std::vector<int32_t>& nodes, const std::vector<int32_t>& targets,
-                   std::vector<float>* logprobs, std::vector<int32_t>* argmax);
+                   std::vector<float>* logprobs, std::vector<int32_t>* argmax,
+                   std::vector<float>* argmax_logprobs = nullptr);
   // Pins the path for tokens[0..n) and returns its nodes, appending new ones to *created.
   // Empty optional when the cache is full of pinned rows.
   std::optional<std::vector<int32_t>> pin_path(std::span<const int32_t> tokens,

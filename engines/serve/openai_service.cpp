@@ -414,11 +414,11 @@ ServeReply OpenAiService::completions(std::string_view body) {
             }
             sc = &*r;
           }
-          // Positions whose top list needs the full distribution.
+          // Positions whose top list needs the full distribution. A top-1 list (lm-eval's
+          // local-completions asks logprobs=1) is the scored argmax and its log-prob: no second
+          // pass of the output head over every prompt token.
           std::vector<size_t> need;
-          for (size_t i = 1; i < w.ids.size(); ++i) {
-            if (k > 1 || (k == 1 && sc->argmax[i - 1] != w.ids[i])) need.push_back(i);
-          }
+          for (size_t i = 1; k > 1 && i < w.ids.size(); ++i) need.push_back(i);
           std::vector<std::vector<std::pair<int32_t, double>>> tops(w.ids.size());
           constexpr size_t kChunk = 128;
           for (size_t a = 0; a < need.size();) {
@@ -453,7 +453,9 @@ ServeReply OpenAiService::completions(std::string_view body) {
             const double lp = sc->token_logprobs[i - 1];
             ch.token_logprobs.push_back(lp);
             std::vector<std::pair<std::string, double>> top;
-            if (tops[i].empty()) {
+            if (k == 1 && sc->argmax[i - 1] != t) {
+              top.emplace_back(piece(sc->argmax[i - 1]), sc->argmax_logprobs[i - 1]);
+            } else if (tops[i].empty()) {
               top.emplace_back(piece(t), lp);  // k == 0, or the target was the argmax
             } else {
               for (const auto& [id, v] : tops[i]) {
