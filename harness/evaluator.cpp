@@ -157,14 +157,11 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
   bool need_generate = std::any_of(unique.begin(), unique.end(),
                                    [](const UniqueRequest& u) { return u.req.kind == RequestKind::kGenerate; });
   if (Status st = model.prepare({need_ll, need_rolling, need_generate}); !st.ok()) {
-    return Status(st.code(), "model " + info.spec + ": " + st.message() + ". No task request was sent.");
+    return Status(st.code(), st.message() + ". No task request was sent.");
   }
   if (need_ll && !info.supports_loglikelihood) {
-    std::string why = "no prompt log-probs";
-    for (const auto& [k, v] : info.details) {
-      if (k == "probe.echo_logprobs" && v == "no") why = "probed: its /completions returns no prompt log-probs with echo";
-    }
-    return unsupported("model " + info.spec + " cannot score log-likelihoods (" + why +
+    return unsupported("model " + info.spec + " cannot score log-likelihoods (" +
+                       (info.chat_only ? "a chat-only endpoint" : "no prompt log-probs") +
                        "); the requested tasks need them. Nothing was sent.");
   }
   auto chat_ll = std::find_if(unique.begin(), unique.end(), [](const UniqueRequest& u) {

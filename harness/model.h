@@ -45,7 +45,8 @@ class Model {
   // Called by the evaluator before it sends any request, once it knows what the tasks need. An
   // engine whose capabilities can only be learned by asking (a remote endpoint: does it echo
   // prompt log-probs?) asks here, and only for what is needed; info() then says the answer. An
-  // error (server unreachable) stops the run before any task request is sent.
+  // error (server unreachable, or a need it cannot serve, with the reason) stops the run before
+  // any task request is sent.
   virtual Status prepare(const ModelNeeds& needs) {
     (void)needs;
     return Status::OK();

@@ -198,7 +198,9 @@ std::string RemoteModel::no_loglikelihood_reason() const {
 }
 
 Status RemoteModel::prepare(const ModelNeeds& needs) {
-  if (needs.loglikelihood && config_.probe_when_needed && !config_.loglikelihood) return run_probe();
+  if (!needs.loglikelihood) return Status::OK();
+  if (config_.probe_when_needed) ASSAY_RETURN_IF_ERROR(run_probe());
+  if (!config_.loglikelihood) return unsupported(info_.spec + ": " + no_loglikelihood_reason());
   return Status::OK();
 }
 
@@ -219,14 +221,8 @@ HttpRequest RemoteModel::make_request(const std::string& path, std::string body,
 std::vector<Result<LoglikelihoodResponse>> RemoteModel::loglikelihood(std::span<const LoglikelihoodRequest> requests) {
   std::vector<Result<LoglikelihoodResponse>> out;
   out.reserve(requests.size());
-  if (!config_.loglikelihood && config_.probe_when_needed && !requests.empty()) {
-    if (Status st = run_probe(); !st.ok()) {
-      for (size_t i = 0; i < requests.size(); ++i) out.emplace_back(st);
-      return out;
-    }
-  }
-  if (!config_.loglikelihood) {
-    for (size_t i = 0; i < requests.size(); ++i) out.emplace_back(unsupported(info_.spec + ": " + no_loglikelihood_reason()));
+  if (Status st = prepare({.loglikelihood = !requests.empty()}); !st.ok()) {
+    for (size_t i = 0; i < requests.size(); ++i) out.emplace_back(st);
     return out;
   }
   std::vector<HttpRequest> http;

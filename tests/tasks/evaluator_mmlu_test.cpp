@@ -184,6 +184,7 @@ class ProbingModel : public testing::FakeModel {
     prepared.push_back(needs);
     if (!probe_error.ok()) return probe_error;
     if (needs.loglikelihood) info_.supports_loglikelihood = echo;
+    if (needs.loglikelihood && !echo) return Status(StatusCode::kUnsupported, "probed: no prompt log-probs");
     return Status::OK();
   }
   std::vector<ModelNeeds> prepared;
@@ -214,7 +215,6 @@ TEST(EvaluatorMmlu, ModelIsPreparedForWhatTheTasksNeedBeforeAnyRequest) {
     ProbingModel m;  // the probe says no: refused, nothing sent
     m.info_.supports_loglikelihood = false;
     m.echo = false;
-    m.info_.details.emplace_back("probe.echo_logprobs", "no");
     auto r = evaluate(m, reg, o);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);

@@ -225,7 +225,7 @@ TEST(RemoteModel, PlainUrlProbesOnceAndOnlyWhenLoglikelihoodsAreNeeded) {
   ::setenv("ASSAY_TEST_OPENAI_KEY", "sk-test", 1);
   auto openai = make_model("openai:gpt-fake", {{"base_url", server.base_url()}, {"api_key_env", "ASSAY_TEST_OPENAI_KEY"}});
   ASSERT_TRUE(openai);
-  ASSERT_TRUE(openai->prepare({.loglikelihood = true}).ok());
+  EXPECT_EQ(openai->prepare({.loglikelihood = true}).code(), StatusCode::kUnsupported);
   EXPECT_FALSE(openai->info().supports_loglikelihood);
   EXPECT_EQ(server.stats().requests, 4);
 }
@@ -236,7 +236,10 @@ TEST(RemoteModel, PlainUrlWithoutEchoIsRefusedAfterOneProbe) {
   FaultServer server(so);
   auto m = make_model(server.base_url(), {{"model", "fake"}});
   ASSERT_TRUE(m);
-  ASSERT_TRUE(m->prepare({.loglikelihood = true}).ok());
+  ASSERT_TRUE(m->prepare({.generate = true}).ok());  // nothing asked of it that it lacks
+  Status st = m->prepare({.loglikelihood = true});
+  EXPECT_EQ(st.code(), StatusCode::kUnsupported);
+  EXPECT_NE(st.message().find("probed"), std::string::npos) << st.message();
   EXPECT_FALSE(m->info().supports_loglikelihood);
   EXPECT_TRUE(has_detail(m->info(), "probe.echo_logprobs", "no"));
   std::vector<LoglikelihoodRequest> reqs = {{"a", " b"}, {"c", " d"}};
