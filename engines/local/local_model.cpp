@@ -120,6 +120,7 @@ Result<std::unique_ptr<LocalModel>> LocalModel::load(const std::string& path,
   ASSAY_ASSIGN_OR_RETURN(m->forward_,
                          LlamaForward::create(*m->ops_, f, rows, m->n_batch_, opts.kv_type));
   m->cache_ = std::make_unique<PrefixCache>(rows);
+  m->row_scores_.assign(static_cast<size_t>(rows), RowScore{});
   size_t n_embd = static_cast<size_t>(hp.n_embd), n_vocab = static_cast<size_t>(hp.n_vocab);
   m->hidden_store_ = static_cast<float*>(m->ops_->alloc(sizeof(float) * n_embd * rows));
   // Also holds up to kLogitRows gathered rows for the output projection.
@@ -185,7 +186,10 @@ std::optional<std::vector<int32_t>> LocalModel::pin_path(std::span<const int32_t
     }
     cache_->pin(c);
     nodes.push_back(c);
-    if (is_new) created->push_back(c);
+    if (is_new) {
+      created->push_back(c);
+      row_scores_[static_cast<size_t>(cache_->row(c))].valid = false;
+    }
     cur = c;
   }
   return nodes;
@@ -320,31 +324,52 @@ std::vector<Result<TokenScore>> LocalModel::score_tokens(std::span<const TokenSc
   auto flush = [&]() {
     compute_nodes(created);
     created.clear();
-    std::vector<int32_t> pair_nodes, pair_targets;
+    const bool want_argmax_lp = std::any_of(wave.begin(), wave.end(), [&](const Live& l) {
+      return items[l.item].want_token_logprobs;
+    });
+    // Every scored position in wave order; those whose token has a node (all but each item's
+    // last) may come from row_scores_, the rest go through the output head.
+    std::vector<RowScore> slot;
+    std::vector<int32_t> pair_nodes, pair_targets, pair_slot, pair_row;
     for (const Live& l : wave) {
       const auto& it = items[l.item];
       for (size_t p = static_cast<size_t>(it.n_prefix); p < it.tokens.size(); ++p) {
+        int32_t row = p < l.nodes.size() ? cache_->row(l.nodes[p]) : -1;
+        if (row >= 0) {
+          const RowScore& rs = row_scores_[static_cast<size_t>(row)];
+          if (rs.valid && (rs.has_argmax_logprob || !want_argmax_lp)) {
+            slot.push_back(rs);
+            ++scores_reused_;
+            continue;
+          }
+        }
+        pair_slot.push_back(static_cast<int32_t>(slot.size()));
+        pair_row.push_back(row);
         pair_nodes.push_back(l.nodes[p - 1]);
         pair_targets.push_back(it.tokens[p]);
+        slot.emplace_back();
       }
     }
     std::vector<float> lp, am_lp;
     std::vector<int32_t> am;
-    const bool want_argmax_lp = std::any_of(wave.begin(), wave.end(), [&](const Live& l) {
-      return items[l.item].want_token_logprobs;
-    });
     score_pairs(pair_nodes, pair_targets, &lp, &am, want_argmax_lp ? &am_lp : nullptr);
+    for (size_t j = 0; j < pair_slot.size(); ++j) {
+      RowScore rs{lp[j], want_argmax_lp ? am_lp[j] : 0.0f, am[j], true, want_argmax_lp};
+      slot[static_cast<size_t>(pair_slot[j])] = rs;
+      if (pair_row[j] >= 0) row_scores_[static_cast<size_t>(pair_row[j])] = rs;
+    }
     size_t k = 0;
     for (const Live& l : wave) {
       const auto& it = items[l.item];
       TokenScore s;
       for (size_t p = static_cast<size_t>(it.n_prefix); p < it.tokens.size(); ++p, ++k) {
-        s.logprob += static_cast<double>(lp[k]);
-        s.is_greedy = s.is_greedy && am[k] == it.tokens[p];
+        const RowScore& rs = slot[k];
+        s.logprob += static_cast<double>(rs.logprob);
+        s.is_greedy = s.is_greedy && rs.argmax == it.tokens[p];
         if (it.want_token_logprobs) {
-          s.token_logprobs.push_back(lp[k]);
-          s.argmax.push_back(am[k]);
-          s.argmax_logprobs.push_back(am_lp[k]);
+          s.token_logprobs.push_back(rs.logprob);
+          s.argmax.push_back(rs.argmax);
+          s.argmax_logprobs.push_back(rs.argmax_logprob);
         }
       }
       out[l.item] = s;
@@ -708,7 +733,10 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
         }
         cache_->pin(c);
         s.nodes.push_back(c);
-        if (is_new) created.push_back(c);
+        if (is_new) {
+          created.push_back(c);
+          row_scores_[static_cast<size_t>(cache_->row(c))].valid = false;
+        }
       }
       compute_nodes(created);
       created.clear();

@@ -92,6 +92,8 @@ class LocalModel : public Model {
   Ops& ops() { return *ops_; }
   const PrefixCache& cache() const { return *cache_; }
   int64_t tokens_computed() const { return tokens_computed_; }
+  // Token scores served from the per-row score cache instead of the output head (tests).
+  int64_t scores_reused() const { return scores_reused_; }
   // Streaming (assay serve): during generate_until, called after each generated token with the
   // request's index in the span and its text so far, before stop strings are looked for (so it
   // may hold a stop string, or the start of one, that the final text cuts). Runs on the calling
@@ -131,6 +133,19 @@ class LocalModel : public Model {
   float* hidden_tmp_ = nullptr;    // [n_batch, n_embd] device
   float* logits_ = nullptr;        // [kLogitRows, n_vocab] device
   float* pair_logits_ = nullptr;   // [kLogitRows, n_vocab] device
+  // Per KV row: the score of that row's token predicted from its parent's hidden state. A
+  // token's score depends only on its prefix, so it is as exact as recomputing it; it saves the
+  // output head for prompt tokens scored again (assay serve's echo log-probs of a few-shot
+  // header shared by every request of a subject). Forgotten when the row gets a new node.
+  struct RowScore {
+    float logprob = 0;
+    float argmax_logprob = 0;
+    int32_t argmax = -1;
+    bool valid = false;
+    bool has_argmax_logprob = false;
+  };
+  std::vector<RowScore> row_scores_;
+  int64_t scores_reused_ = 0;
   int64_t tokens_computed_ = 0;
   TextCallback text_callback_;
 };

@@ -104,7 +104,7 @@ def make_lm(model_path, n_ctx, threads, flash_attn=False):
         def _loglikelihood_tokens(self, requests, disable_tqdm=False, **kw):
             llm = self.llm
             out = []
-            for _, ctx, cont in requests:
+            for key, ctx, cont in requests:
                 toks = list(ctx) + list(cont)
                 if len(toks) > n_ctx:
                     raise RuntimeError(f"request of {len(toks)} tokens exceeds n_ctx {n_ctx}")
@@ -123,6 +123,9 @@ def make_lm(model_path, n_ctx, threads, flash_attn=False):
                 lp = float(sum(lsm[i, t] for i, t in enumerate(cont)))
                 greedy = bool(all(int(rows[i].argmax()) == t for i, t in enumerate(cont)))
                 out.append((lp, greedy))
+                # With --cache, lm-eval's CachingLM stores each answer as it is made, so a run
+                # that is stopped resumes where it was (the full MMLU run takes hours here).
+                self.cache_hook.add_partial("loglikelihood", key, (lp, greedy))
             return out
 
         def loglikelihood_rolling(self, requests, disable_tqdm=False):
@@ -143,7 +146,7 @@ def cmd_lmeval(a):
     t0 = time.time()
     res = lm_eval.simple_evaluate(model=lm, tasks=a.tasks.split(","), num_fewshot=a.num_fewshot,
                                   limit=a.limit, log_samples=True, task_manager=tm,
-                                  bootstrap_iters=0)
+                                  bootstrap_iters=0, use_cache=a.cache)
     wall = time.time() - t0
     os.makedirs(a.out, exist_ok=True)
     samples = res.pop("samples", {})
@@ -334,6 +337,7 @@ def main():
     p.add_argument("--num-fewshot", type=int, default=5); p.add_argument("--n-ctx", type=int, default=8192)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tasks", default="mmlu_local")
+    p.add_argument("--cache", default=None, help="lm-eval use_cache path: resumable runs")
     p.add_argument("--flash-attn", action="store_true",
                    help="llama.cpp flash attention on (calibration: llama.cpp against itself)")
     p = sp.add_parser("gguf-probe")

@@ -25,6 +25,11 @@
 #   CALIBRATE=1  also run the lm-eval side with llama.cpp flash attention on and compare it with
 #             the flash-attention-off run: how well llama.cpp agrees with itself (noise floor)
 #   SKIP_ASSAY=1 / SKIP_LMEVAL=1  reuse an existing output dir
+#   CACHE=DIR  lm-eval's request cache (`use_cache`) for the lm-eval runs, under DIR: a stopped
+#             run started again with the same arguments only computes what is missing (the full
+#             MMLU run with the HF backend takes about 6.5 h on a 2-core machine). Each start
+#             appends its wall time and lm-eval's "Cached requests: …" line to the run's wall.txt,
+#             so the total compute time is the sum over starts
 #   HF_VENV   also run lm-eval's own Hugging Face backend reading the GGUF (`lm_eval --model hf
 #             --model_args pretrained=DIR,gguf_file=FILE`: transformers dequantizes it to F32),
 #             with a venv that has lm-eval 0.4.13, torch, transformers, gguf and accelerate
@@ -96,9 +101,10 @@ if [ "${SKIP_LMEVAL:-0}" != 1 ]; then
   rm -rf "$L_OUT"
   t0=$(date +%s.%N)
   "$PY" "$HELPER" lmeval --scratch "$SCRATCH" --model "$MODEL" --out "$L_OUT" --tasks "$L_TASKS" \
-    "${L_LIMIT[@]}" --threads "$THREADS" > "$SCRATCH/lmeval_$TAG.log" 2>&1
+    "${L_LIMIT[@]}" --threads "$THREADS" ${CACHE:+--cache "$CACHE/llamacpp_$TAG"} > "$SCRATCH/lmeval_$TAG.log" 2>&1
   t1=$(date +%s.%N)
   echo "lm-eval wall: $(echo "$t1 - $t0" | bc) s (process, incl. model load)" | tee "$L_OUT/wall.txt"
+  [ -z "${CACHE:-}" ] || grep -h "Cached requests" "$SCRATCH/lmeval_$TAG.log" | tee -a "$L_OUT/wall.txt"
   tail -1 "$SCRATCH/lmeval_$TAG.log"
   uptime
 fi
@@ -106,19 +112,26 @@ fi
 # 4b. Optional: lm-eval's own HF backend on the same GGUF, as a user would run it.
 if [ -n "${HF_VENV:-}" ]; then
   H_OUT="$SCRATCH/lmeval_hf_$TAG"
-  rm -rf "$H_OUT" "$H_OUT.raw"
+  rm -rf "$H_OUT.raw"
+  [ -n "${CACHE:-}" ] || rm -rf "$H_OUT"
   HF_LIMIT=(); [ "$LIMIT" = all ] || HF_LIMIT=(--limit "$LIMIT")
+  [ -z "${CACHE:-}" ] || { mkdir -p "$CACHE"; HF_LIMIT+=(--use_cache "$CACHE/hf_$TAG"); }
+  # Appended, not replaced: with CACHE a run may take several starts, each logged with its time.
+  [ -n "${CACHE:-}" ] || : > "$SCRATCH/lmeval_hf_$TAG.log"
+  echo "=== start $(date -u +%FT%TZ) $(uptime)" >> "$SCRATCH/lmeval_hf_$TAG.log"
   t0=$(date +%s.%N)
   "$HF_VENV/bin/lm_eval" --model hf \
     --model_args "pretrained=$(dirname "$MODEL"),gguf_file=$(basename "$MODEL"),dtype=float32" \
     --tasks "$L_TASKS" --include_path "$SCRATCH/tasks" --num_fewshot 5 "${HF_LIMIT[@]}" \
-    --batch_size "${HF_BATCH:-16}" --log_samples --output_path "$H_OUT.raw" > "$SCRATCH/lmeval_hf_$TAG.log" 2>&1
+    --batch_size "${HF_BATCH:-16}" --log_samples --output_path "$H_OUT.raw" >> "$SCRATCH/lmeval_hf_$TAG.log" 2>&1 \
+    || { echo "lm-eval hf stopped after $(echo "$(date +%s.%N) - $t0" | bc) s; see $SCRATCH/lmeval_hf_$TAG.log" >&2; exit 1; }
   t1=$(date +%s.%N)
   mkdir -p "$H_OUT"
   for f in "$H_OUT.raw"/*/samples_*.jsonl; do
     b="$(basename "$f")"; cp "$f" "$H_OUT/${b%_*}.jsonl"   # drop lm-eval's date suffix
   done
-  echo "lm-eval hf wall: $(echo "$t1 - $t0" | bc) s (process, incl. GGUF dequantization)" | tee "$H_OUT/wall.txt"
+  echo "lm-eval hf wall: $(echo "$t1 - $t0" | bc) s (process, incl. GGUF dequantization)" | tee -a "$H_OUT/wall.txt"
+  [ -z "${CACHE:-}" ] || grep -h "=== start\|Cached requests" "$SCRATCH/lmeval_hf_$TAG.log" | tee -a "$H_OUT/wall.txt"
   echo "== assay vs lm-eval's HF backend on the dequantized GGUF =="
   "$PY" "$HELPER" compare --assay "$A_OUT" --lmeval "$H_OUT" --json "$SCRATCH/compare_hf_$TAG.json" | grep -v '^| [a-z]'
   uptime

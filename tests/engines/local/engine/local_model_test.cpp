@@ -7,6 +7,7 @@
 #include <simdjson.h>
 
 #include <cmath>
+#include <map>
 
 #include "engines/local/cpu/cpu_ops.h"
 #include "harness/model_spec.h"
@@ -157,6 +158,60 @@ TEST(LocalModel, SharedContextIsComputedOnce) {
   LoglikelihoodRequest q2{ctx + "\nQuestion two?\nAnswer:", " A"};
   (void)m->loglikelihood(std::span(&q2, 1));
   EXPECT_LT(m->tokens_computed() - before, 10);
+}
+
+// assay serve's echo log-probs score every prompt token; a few-shot header shared by many
+// requests is scored once and served from the per-row score cache after that. The reused numbers
+// must be the ones a fresh engine computes, also after the cache has recycled rows for other
+// prefixes, and whether the first scoring asked for per-token log-probs or not.
+TEST(LocalModel, PromptTokenScoresOfASharedPrefixAreReusedExactly) {
+  auto path = default_model_path();
+  ASSERT_TRUE(path.ok()) << path.status().message();
+  auto tok = std::move(LocalModel::load(*path, "default", std::make_unique<CpuOps>())).value();
+  auto enc = [&](const std::string& s) { return tok->tokenizer().encode(s, false, false); };
+  std::string h1, h2;
+  for (int i = 0; i < 12; ++i) h1 += "Question: what is " + std::to_string(i) + " plus one? Answer: " + std::to_string(i + 1) + "\n";
+  for (int i = 0; i < 12; ++i) h2 += "The river number " + std::to_string(i) + " flows to the sea.\n";
+  std::vector<TokenScoreItem> items;
+  for (const std::string* h : {&h1, &h2, &h1, &h2, &h1}) {
+    for (const char* q : {"Question: what is 40 plus one? Answer: 41", "Question: what is 7 plus one? Answer: 9"}) {
+      items.push_back({enc(*h + q), 1, true});
+    }
+  }
+  items[0].want_token_logprobs = false;  // a first pass without per-token lists
+  std::map<std::pair<std::vector<int32_t>, bool>, TokenScore> fresh_memo;
+  auto fresh = [&](const TokenScoreItem& it) {
+    auto key = std::make_pair(it.tokens, it.want_token_logprobs);
+    if (!fresh_memo.count(key)) {
+      auto m = std::move(LocalModel::load(*path, "default", std::make_unique<CpuOps>())).value();
+      fresh_memo[key] = *m->score_tokens(std::span(&it, 1))[0];
+    }
+    return fresh_memo[key];
+  };
+  for (int32_t cache_rows : {0, 260}) {  // 260 rows: each header evicts the other's rows
+    LocalModelOptions o;
+    o.cache_rows = cache_rows;
+    o.n_ctx = 256;
+    auto m = std::move(LocalModel::load(*path, "default", std::make_unique<CpuOps>(), o)).value();
+    for (size_t i = 0; i < items.size(); ++i) {
+      auto got = m->score_tokens(std::span(&items[i], 1));
+      ASSERT_TRUE(got[0].ok()) << got[0].status().message();
+      TokenScore want = fresh(items[i]);
+      EXPECT_EQ(got[0]->logprob, want.logprob) << "rows " << cache_rows << " item " << i;
+      EXPECT_EQ(got[0]->is_greedy, want.is_greedy) << i;
+      EXPECT_EQ(got[0]->token_logprobs, want.token_logprobs) << "rows " << cache_rows << " item " << i;
+      EXPECT_EQ(got[0]->argmax, want.argmax) << i;
+      EXPECT_EQ(got[0]->argmax_logprobs, want.argmax_logprobs) << "rows " << cache_rows << " item " << i;
+    }
+    int64_t header = static_cast<int64_t>(enc(h1).size());
+    if (cache_rows == 0) {
+      // Everything stays: from the third item on, both headers come from the cache.
+      EXPECT_GE(m->scores_reused(), 6 * (header - 2)) << m->scores_reused();
+    } else {
+      EXPECT_GT(m->scores_reused(), 0);
+      EXPECT_GT(m->cache().evictions(), 0) << enc(h1).size() << " + " << enc(h2).size();
+    }
+  }
 }
 
 TEST(LocalModel, TooLongPromptFailsAloneWithAClearMessage) {
