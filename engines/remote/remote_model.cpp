@@ -166,11 +166,17 @@ Result<std::unique_ptr<RemoteModel>> RemoteModel::create(RemoteModelConfig confi
   }
   std::unique_ptr<RemoteModel> m(new RemoteModel(std::move(config), std::move(key)));
   if (m->config_.model.empty()) {
-    ASSAY_ASSIGN_OR_RETURN(std::string id, m->discover_model_id());
+    std::string served;
+    ASSAY_ASSIGN_OR_RETURN(std::string id, m->discover_model_id(&served));
     m->config_.model = id;
     m->config_.openai.model = id;
     m->info_.id = id;
-    m->info_.identity = m->config_.backend + "|" + m->config_.base_url + "|" + id;
+    // assay serve names its weights by content, so a run resumed against a restarted server
+    // on another port (or host) still finds its finished requests; any other server is known
+    // only by its URL.
+    m->info_.identity = m->config_.backend + "|" +
+                        (served.empty() ? m->config_.base_url : "assay-serve:" + served) + "|" + id;
+    if (!served.empty()) m->info_.details.emplace_back("served_identity", served);
   }
   if (m->config_.probe_loglikelihood) ASSAY_RETURN_IF_ERROR(m->run_probe());
   return m;
@@ -337,7 +343,7 @@ std::vector<Result<GenerateResponse>> RemoteModel::generate_until(std::span<cons
   return out;
 }
 
-Result<std::string> RemoteModel::discover_model_id() {
+Result<std::string> RemoteModel::discover_model_id(std::string* served_identity) {
   HttpRequest req = make_request("/models", "", 0);
   req.method = "GET";
   HttpOutcome o = client_->run_one(req);
@@ -351,11 +357,16 @@ Result<std::string> RemoteModel::discover_model_id() {
     return corrupt(info_.spec + ": /models did not answer an OpenAI model list");
   }
   std::vector<std::string> ids;
+  std::string_view served;
   for (simdjson::dom::element m : data) {
     std::string_view id;
     if (!m["id"].get_string().get(id)) ids.emplace_back(id);
+    if (m["assay_identity"].get_string().get(served)) served = {};
   }
-  if (ids.size() == 1) return ids[0];
+  if (ids.size() == 1) {
+    served_identity->assign(served);
+    return ids[0];
+  }
   std::string list;
   for (const auto& id : ids) list += (list.empty() ? "" : ", ") + id;
   return invalid_argument(info_.spec + ": the server serves " + std::to_string(ids.size()) +

@@ -96,7 +96,9 @@ class RemoteModel : public Model {
  private:
   explicit RemoteModel(RemoteModelConfig config, std::string key);
   HttpRequest make_request(const std::string& path, std::string body, int64_t estimated_tokens) const;
-  Result<std::string> discover_model_id();  // GET /models; the id when exactly one is served
+  // GET /models; the id when exactly one is served. An `assay serve` card also names the
+  // weights it serves (assay_identity), kept in *served_identity.
+  Result<std::string> discover_model_id(std::string* served_identity);
   Status run_probe();                        // probe once; record the answer in info_
   std::string no_loglikelihood_reason() const;
 

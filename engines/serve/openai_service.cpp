@@ -112,6 +112,7 @@ struct PromptWork {
 OpenAiService::OpenAiService(LocalModel& model, EngineWorker& worker)
     : worker_(worker),
       model_id_(model.info().id),
+      identity_(model.info().identity),
       spec_(model.info().spec),
       n_ctx_(model.n_ctx()),
       created_(static_cast<int64_t>(std::time(nullptr))) {
@@ -182,7 +183,9 @@ ServeReply OpenAiService::models(std::string_view path) const {
                     {"object", "model"},
                     {"created", created_},
                     {"owned_by", "assay"},
-                    {"max_model_len", n_ctx_}};
+                    {"max_model_len", n_ctx_},
+                    // The weights' content hash: clients key caches on it instead of the URL.
+                    {"assay_identity", identity_}};
   if (path == "/v1/models") {
     return json_reply(200, json::object{{"object", "list"}, {"data", json::array{card}}});
   }

@@ -75,6 +75,7 @@ class OpenAiService {
 
   EngineWorker& worker_;
   std::string model_id_;
+  std::string identity_;
   std::string spec_;
   int64_t n_ctx_ = 0;
   int64_t created_ = 0;

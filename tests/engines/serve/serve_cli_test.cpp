@@ -111,6 +111,35 @@ TEST(ServeCli, RunOverHttpMatchesTheLocalEngine) {
   EXPECT_EQ(serve.signal_and_wait(SIGTERM, 10000), 0);
 }
 
+// A run over HTTP that stopped resumes from its write-ahead log after `assay serve` was restarted
+// on another port: the serve card names the weights, and the run's cache identity uses that, not
+// the URL. No request is sent again.
+TEST(ServeCli, RunResumesAgainstARestartedServerOnAnotherPort) {
+  testing::TempDir tmp;
+  const std::string common = " --tasks mmlu_abstract_algebra --limit 3 --output " + tmp.file("out") +
+                             " --data-dir " + testing::data_dir();
+  std::string first_url;
+  for (int start = 0; start < 2; ++start) {
+    ServeProcess serve({"--model", "default", "--port", "0"});
+    ASSERT_TRUE(serve.started());
+    std::string url = serve.url();
+    ASSERT_FALSE(url.empty());
+    if (start == 0) first_url = url;
+    else ASSERT_NE(url, first_url) << "the second server should be on another port";
+    std::string out;
+    ASSERT_EQ(run_command(assay_bin() + " run --model " + url + common, &out), 0) << out;
+    simdjson::dom::parser parser;
+    simdjson::dom::element a = parser.load(tmp.file("out") + "/results.json")["assay"];
+    std::string identity(std::string_view(a["model"]["identity"].get_string()));
+    EXPECT_EQ(identity.find(url), std::string::npos) << identity;
+    EXPECT_NE(identity.find("assay-serve:local:"), std::string::npos) << identity;
+    EXPECT_EQ(int64_t(a["requests"]["unique"].get_int64()), 12);
+    EXPECT_EQ(int64_t(a["requests"]["sent"].get_int64()), start == 0 ? 12 : 0) << out;
+    EXPECT_EQ(int64_t(a["requests"]["from_log"].get_int64()), start == 0 ? 0 : 12) << out;
+    EXPECT_EQ(serve.signal_and_wait(SIGTERM, 10000), 0);
+  }
+}
+
 TEST(ServeCli, RefusesNonLoopbackWithoutKeyAndLocalOnlyModels) {
   std::string out;
   int rc = run_command(assay_bin() + " serve --model default --host 0.0.0.0 --port 0", &out);
