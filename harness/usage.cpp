@@ -78,7 +78,10 @@ Pricing pricing_for(const ModelInfo& info, const PriceTable& table) {
   p.table_version = table.version();
   // The local engine runs on the user's own hardware: no per-token price applies. Its identity
   // is "local:<weights sha256>" whatever its backend ("cpu-avx2", "cuda", ...).
-  if (info.identity.rfind("local:", 0) == 0) {
+  // An `assay serve` found by its /v1/models card ("…|assay-serve:local:<sha256>|…") is that
+  // engine over HTTP: the same, unless the price table names the model.
+  const bool served_local = info.identity.find("|assay-serve:local:") != std::string::npos;
+  if (info.identity.rfind("local:", 0) == 0 || (served_local && !table.find(info))) {
     p.local = true;
     return p;
   }

@@ -105,6 +105,12 @@ TEST(Usage, UnknownModelHasNullCostLocalEngineZero) {
   EXPECT_EQ(usage_cost(t, free), 0.0);
   EXPECT_EQ(run_usage_json(t, free).at("cost_usd").as_double(), 0.0);
 
+  // assay serve over HTTP, known by its card: the local engine, no price warning.
+  ModelInfo served = remote;
+  served.identity = "openai-compatible|assay-serve:local:0123abcd|some-model";
+  EXPECT_TRUE(pricing_for(served, table).local);
+  EXPECT_EQ(usage_summary_line(t, pricing_for(served, table)).find("no price"), std::string::npos);
+
   ModelInfo gpt;
   gpt.spec = "openai:gpt-4o-2024-08-06";
   gpt.id = "gpt-4o-2024-08-06";
