@@ -80,12 +80,15 @@ Pricing pricing_for(const ModelInfo& info, const PriceTable& table) {
   // is "local:<weights sha256>" whatever its backend ("cpu-avx2", "cuda", ...).
   // An `assay serve` found by its /v1/models card ("…|assay-serve:local:<sha256>|…") is that
   // engine over HTTP: the same, unless the price table names the model.
-  const bool served_local = info.identity.find("|assay-serve:local:") != std::string::npos;
-  if (info.identity.rfind("local:", 0) == 0 || (served_local && !table.find(info))) {
+  if (info.identity.rfind("local:", 0) == 0) {
     p.local = true;
     return p;
   }
   p.price = table.find(info);
+  if (!p.price && info.identity.find("|assay-serve:local:") != std::string::npos) {
+    p.local = true;
+    return p;
+  }
   if (!p.price) {
     p.no_price_reason =
         "no price for " + info.spec +

@@ -186,10 +186,7 @@ std::optional<std::vector<int32_t>> LocalModel::pin_path(std::span<const int32_t
     }
     cache_->pin(c);
     nodes.push_back(c);
-    if (is_new) {
-      created->push_back(c);
-      row_scores_[static_cast<size_t>(cache_->row(c))].valid = false;
-    }
+    if (is_new) created->push_back(c);
     cur = c;
   }
   return nodes;
@@ -228,8 +225,11 @@ void LocalModel::compute_nodes(const std::vector<int32_t>& new_nodes) {
     }
     AttentionLayout layout{layout_rows, seq_offsets, token_seq, token_n_kv};
     forward_->forward(ids, pos, rows, layout, hidden_tmp_);
-    // Keep each token's final hidden state at its row for later logits.
+    // Keep each token's final hidden state at its row for later logits. A row's cached score
+    // belonged to the state it held before (every new node is computed here before it is
+    // scored), so it is forgotten.
     for (size_t i = 0; i < rows.size(); ++i) {
+      row_scores_[static_cast<size_t>(rows[i])].valid = false;
       // One row at a time: rows are scattered. gather_rows of a single source row is a copy.
       int32_t one = static_cast<int32_t>(i);
       ops_->gather_rows(hidden_tmp_, n_embd, std::span<const int32_t>(&one, 1), n_embd,
@@ -733,10 +733,7 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
         }
         cache_->pin(c);
         s.nodes.push_back(c);
-        if (is_new) {
-          created.push_back(c);
-          row_scores_[static_cast<size_t>(cache_->row(c))].valid = false;
-        }
+        if (is_new) created.push_back(c);
       }
       compute_nodes(created);
       created.clear();
