@@ -134,8 +134,15 @@ Result<std::unique_ptr<LocalModel>> LocalModel::load(const std::string& path,
   info.id = fs::path(path).filename().string();
   if (info.id.size() > 5 && info.id.substr(info.id.size() - 5) == ".gguf") info.id.resize(info.id.size() - 5);
   ASSAY_ASSIGN_OR_RETURN(std::string ident, model_file_identity(path));
-  info.identity = "local:" + ident;
   info.backend = std::string(m->ops_->name());
+  // The request cache must never serve one numerics' answer to another: any backend or KV type
+  // other than the default CPU one is part of the identity (the default keeps the plain
+  // "local:<sha256>" so earlier runs still resume).
+  info.identity = "local:" + ident;
+  if (info.backend != "cpu-avx2") info.identity += "|" + info.backend;
+  if (opts.kv_type != GgmlType::F16) {
+    info.identity += "|kv=" + std::string(ggml_type_traits(static_cast<uint32_t>(opts.kv_type))->name);
+  }
   info.n_ctx = m->n_ctx_;
   info.supports_loglikelihood = true;
   info.supports_rolling = true;
@@ -145,6 +152,7 @@ Result<std::unique_ptr<LocalModel>> LocalModel::load(const std::string& path,
                   {"n_layer", std::to_string(hp.n_layer)},
                   {"n_embd", std::to_string(hp.n_embd)},
                   {"n_vocab", std::to_string(hp.n_vocab)},
+                  {"kv_type", std::string(ggml_type_traits(static_cast<uint32_t>(opts.kv_type))->name)},
                   {"add_bos", m->add_bos_ ? "true" : "false"},
                   {"chat_template", m->chat_template_ ? m->chat_template_->name() : "none"}};
   return m;

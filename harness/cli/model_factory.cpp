@@ -59,12 +59,12 @@ Result<std::unique_ptr<Model>> make_model(const std::string& spec,
   }
   static const std::set<std::string> kKnown = {"n_ctx", "max_length", "n_batch", "cache_rows",
                                                "threads", "add_bos", "chat_template", "kv_type",
-                                               "device"};
+                                               "precision", "device"};
   for (const auto& [k, v] : model_args) {
     if (!kKnown.count(k)) {
       return invalid_argument("--model-args: unknown key '" + k + "'" +
                               did_you_mean(k, {kKnown.begin(), kKnown.end()}) +
-                              " (known: n_ctx, n_batch, cache_rows, threads, add_bos, chat_template, kv_type, device)");
+                              " (known: n_ctx, n_batch, cache_rows, threads, add_bos, chat_template, kv_type, precision, device)");
     }
   }
   LocalModelOptions lo;
@@ -83,6 +83,18 @@ Result<std::unique_ptr<Model>> make_model(const std::string& spec,
     lo.add_bos = it->second == "true" || it->second == "1";
   }
   if (auto it = model_args.find("chat_template"); it != model_args.end()) lo.chat_template = it->second;
+  // precision=f32: float arithmetic throughout (weights dequantized, F32 KV cache unless kv_type
+  // says otherwise), the numbers of a float reference such as transformers reading the GGUF;
+  // the default follows llama.cpp (8-bit activations against quantized weights, F16 KV cache).
+  bool f32_compute = false;
+  if (auto it = model_args.find("precision"); it != model_args.end()) {
+    if (it->second == "f32") {
+      f32_compute = true;
+      lo.kv_type = GgmlType::F32;
+    } else if (it->second != "default") {
+      return invalid_argument("--model-args precision=" + it->second + ": expected default or f32");
+    }
+  }
   if (auto it = model_args.find("kv_type"); it != model_args.end()) {
     if (it->second == "f32") lo.kv_type = GgmlType::F32;
     else if (it->second == "f16") lo.kv_type = GgmlType::F16;
@@ -91,11 +103,16 @@ Result<std::unique_ptr<Model>> make_model(const std::string& spec,
   ASSAY_ASSIGN_OR_RETURN(int64_t threads, int_arg(model_args, "threads", 0));
   CpuOpsOptions co;
   co.n_threads = static_cast<int>(threads);
+  co.f32_compute = f32_compute;
   std::unique_ptr<Ops> ops;
   const auto dev = model_args.find("device");
   if (dev == model_args.end() || dev->second == "cpu") {
     ops = std::make_unique<CpuOps>(co);
   } else if (dev->second == "cuda") {
+    if (f32_compute) {
+      return unsupported("--model-args precision=f32 is implemented by the CPU backend only "
+                         "(device=cpu); the CUDA backend computes in BF16/F16 with F32 accumulation");
+    }
 #ifdef ASSAY_HAVE_CUDA
     if (!cuda_device_available()) {
       return failed_precondition("--model-args device=cuda: " + cuda_device_description());

@@ -21,8 +21,12 @@ Result<std::unique_ptr<LocalModel>> load_local(const Args& args, int32_t min_ctx
   ASSAY_ASSIGN_OR_RETURN(auto margs, parse_kv_list(args.get_or("model-args", ""), "--model-args"));
   LocalModelOptions lo;
   lo.n_ctx = min_ctx;
-  if (margs.count("kv_type") && margs["kv_type"] == "f32") lo.kv_type = GgmlType::F32;
   CpuOpsOptions co;
+  if (margs.count("precision") && margs["precision"] == "f32") {
+    co.f32_compute = true;
+    lo.kv_type = GgmlType::F32;
+  }
+  if (margs.count("kv_type")) lo.kv_type = margs["kv_type"] == "f32" ? GgmlType::F32 : GgmlType::F16;
   if (margs.count("threads")) co.n_threads = std::stoi(margs["threads"]);
   return LocalModel::load(ms.target, *spec, std::make_unique<CpuOps>(co), lo);
 }
@@ -89,7 +93,7 @@ Command perplexity_command() {
       "read instead (from llama.cpp or assay) and the model compared against it.";
   c.flags = {
       {"model", {}, true, "SPEC", "local:PATH or default"},
-      {"model-args", {"model_args"}, true, "K=V,...", "threads, kv_type"},
+      {"model-args", {"model_args"}, true, "K=V,...", "threads, kv_type, precision"},
       {"file", {"f"}, true, "F", "text file"},
       {"ctx", {"c"}, true, "N", "chunk size in tokens (default 512)"},
       {"chunks", {}, true, "N", "at most N chunks"},

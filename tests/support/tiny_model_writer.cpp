@@ -277,6 +277,27 @@ std::vector<uint8_t> tiny_encode_row(GgmlType type, const float* x, int64_t n) {
   return b;
 }
 
+std::vector<float> tiny_decode_row(GgmlType type, const uint8_t* row, int64_t n) {
+  std::vector<float> y(static_cast<size_t>(n));
+  const bool q8 = type == GgmlType::Q8_0;
+  const int64_t blk_bytes = q8 ? 34 : 18;
+  for (int64_t blk = 0; blk < n / 32; ++blk) {
+    const uint8_t* p = row + blk * blk_bytes;
+    uint16_t dh;
+    std::memcpy(&dh, p, 2);
+    const float d = tiny_fp16_to_fp32(dh);
+    for (int j = 0; j < 32; ++j) {
+      if (q8) {
+        y[blk * 32 + j] = static_cast<float>(static_cast<int8_t>(p[2 + j])) * d;
+      } else {
+        const int q = j < 16 ? (p[2 + j] & 0x0F) : (p[2 + j - 16] >> 4);
+        y[blk * 32 + j] = static_cast<float>(q - 8) * d;
+      }
+    }
+  }
+  return y;
+}
+
 std::vector<TinyTensor> tiny_model_tensors(const TinyModelSpec& s) {
   const int64_t head_dim = s.n_embd / s.n_head;
   const int64_t q_dim = s.n_head * head_dim, kv_dim = s.n_head_kv * head_dim;
@@ -480,7 +501,14 @@ Status write_tiny_gguf_model(const TinyModelSpec& s, const std::string& path) {
     }
     std::vector<uint8_t> bytes;
     const int64_t rows = ne.size() == 2 ? ne[1] : 1;
+    const bool round = (s.round_through == GgmlType::Q8_0 || s.round_through == GgmlType::Q4_0) &&
+                       ne.size() == 2 && ne[0] % 32 == 0;
     for (int64_t r = 0; r < rows; ++r) {
+      if (round) {
+        const std::vector<uint8_t> q = tiny_encode_row(s.round_through, v.data() + r * ne[0], ne[0]);
+        const std::vector<float> back = tiny_decode_row(s.round_through, q.data(), ne[0]);
+        std::copy(back.begin(), back.end(), v.begin() + r * ne[0]);
+      }
       std::vector<uint8_t> row = tiny_encode_row(type, v.data() + r * ne[0], ne[0]);
       if (row.empty())
         return unsupported("tiny_model_writer: cannot encode GGUF type id " +

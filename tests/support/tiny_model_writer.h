@@ -40,6 +40,9 @@ struct TinyModelSpec {
   float weight_scale = 0.1f;
   GgmlType hf_dtype = GgmlType::F32;   // safetensors dtype of every tensor: F32, F16, BF16
   GgmlType gguf_type = GgmlType::F32;  // GGUF type of 2-D weights: F32 F16 BF16 Q8_0 Q4_0
+  // Q8_0 or Q4_0: the 2-D GGUF weights are quantized to this type and decoded back before they
+  // are written as gguf_type: with gguf_type F32, the float twin of a quantized file.
+  GgmlType round_through = GgmlType::F32;
   std::string chat_template;           // written to both formats when non-empty
 };
 
@@ -65,6 +68,8 @@ uint16_t tiny_fp32_to_bf16(float f);
 
 // Encodes one row of n floats as `type` (F32 F16 BF16 Q8_0 Q4_0, ggml reference quantizers).
 std::vector<uint8_t> tiny_encode_row(GgmlType type, const float* x, int64_t n);
+// Decodes a Q8_0 or Q4_0 row of n values (ggml dequantize_row_*: d * q, d * (q - 8)).
+std::vector<float> tiny_decode_row(GgmlType type, const uint8_t* row, int64_t n);
 
 // A GGUF file assembled by hand. Values are encoded as given; nothing is validated, so tests
 // can write broken files. build() lays out header, KV pairs, tensor infos, padding to the

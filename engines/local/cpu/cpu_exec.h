@@ -22,6 +22,11 @@ struct CpuExec {
   // allocates its own. Not thread-local on purpose: a TBB thread that steals another task while
   // it waits must not find its buffer reused.
   std::vector<uint8_t>* act_scratch = nullptr;
+  // Quantized weights are dequantized to f32 (exactly, as ggml/gguf-py dequantize them) and
+  // multiplied with the f32 activations, instead of quantizing the activations to 8 bits: the
+  // numbers of a float reference that reads the same file (transformers loading a GGUF), at
+  // about the speed of F32 weights.
+  bool f32_compute = false;
 };
 
 // True when this CPU has AVX2, FMA and F16C.

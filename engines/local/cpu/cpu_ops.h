@@ -20,6 +20,7 @@ namespace assay {
 struct CpuOpsOptions {
   int n_threads = 0;        // 0: all hardware threads
   bool allow_avx2 = true;   // false forces the scalar kernels (tests, old CPUs)
+  bool f32_compute = false; // CpuExec::f32_compute (`--model-args precision=f32`)
 };
 
 class CpuOps final : public Ops {
@@ -27,7 +28,11 @@ class CpuOps final : public Ops {
   explicit CpuOps(CpuOpsOptions options = {});
   ~CpuOps() override;
 
-  std::string_view name() const override { return exec_.avx2 ? "cpu-avx2" : "cpu-scalar"; }
+  // The name says what changes the numbers: the ISA path and the f32-compute mode.
+  std::string_view name() const override {
+    if (exec_.f32_compute) return exec_.avx2 ? "cpu-avx2-f32" : "cpu-scalar-f32";
+    return exec_.avx2 ? "cpu-avx2" : "cpu-scalar";
+  }
   bool supports_type(GgmlType type) const override;
   const CpuExec& exec() const { return exec_; }
   int n_threads() const { return exec_.n_threads; }

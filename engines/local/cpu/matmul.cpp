@@ -581,12 +581,18 @@ void cpu_matmul(const CpuExec& ex, const float* x, int64_t n_tokens, int64_t x_s
   const auto* wbase = static_cast<const uint8_t*>(w.data);
   const size_t wstride = w.row_bytes;
 
+  // f32 compute: quantized rows are dequantized per tile and go through the float kernels.
+  const GgmlType type = w.type;
+  const bool deq_rows = ex.f32_compute && (is_legacy(type) || is_kquant(type));
+  const bool int_path = !deq_rows && (is_legacy(type) || is_kquant(type));
+
   // Quantize activations (per token, independent).
   std::vector<uint8_t> local_buf;
   std::vector<uint8_t>& act_buf = ex.act_scratch ? *ex.act_scratch : local_buf;
-  const GgmlType type = w.type;
   int64_t act_row_bytes = 0;
-  if (is_legacy(type)) {
+  if (deq_rows) {
+    // none: the float kernels read x directly
+  } else if (is_legacy(type)) {
     // nb ActQ8 blocks, then nb block sums d * sum(q) zero-padded to a multiple of 8 (AVX2 path).
     act_row_bytes = (k / 32) * static_cast<int64_t>(sizeof(ActQ8)) + ((k / 32 + 7) & ~int64_t{7}) * 4;
   } else if (is_kquant(type)) {
@@ -614,7 +620,7 @@ void cpu_matmul(const CpuExec& ex, const float* x, int64_t n_tokens, int64_t x_s
   const uint8_t* abuf = act_buf.data();
 
   // Rows per parallel item: enough items to balance threads, a multiple of the row tile.
-  const TileShape shape = tile_shape(type, n_tokens);
+  const TileShape shape = tile_shape(deq_rows ? GgmlType::F32 : type, n_tokens);
   int64_t chunk = n / (static_cast<int64_t>(std::max(ex.n_threads, 1)) * 8);
   chunk = std::clamp<int64_t>((chunk + 3) & ~int64_t{3}, 4, 64);
 
@@ -623,7 +629,7 @@ void cpu_matmul(const CpuExec& ex, const float* x, int64_t n_tokens, int64_t x_s
     for (int64_t t = 0; t < n_tokens; ++t)
       for (int64_t j = 0; j < n; ++j) out[t * out_stride + j] += bias[j];
   };
-  if (n_tokens == 1 && ex.avx2 && is_legacy(type)) {
+  if (n_tokens == 1 && ex.avx2 && is_legacy(type) && int_path) {
     const LegacyRowsFn rows = legacy_rows_fn(type);
     const auto* a = reinterpret_cast<const ActQ8*>(abuf);
     const auto* sums = reinterpret_cast<const float*>(a + k / 32);
@@ -644,7 +650,14 @@ void cpu_matmul(const CpuExec& ex, const float* x, int64_t n_tokens, int64_t x_s
           // Scalar path: one output at a time.
           for (int i = 0; i < rr; ++i) {
             const uint8_t* wrow = wbase + (r + i) * wstride;
-            if (is_kquant(type)) {
+            if (deq_rows) {
+              thread_local std::vector<float> deq;
+              deq.resize(static_cast<size_t>(k));
+              dequantize_row(type, wrow, deq.data(), k);
+              const auto* drow = reinterpret_cast<const uint8_t*>(deq.data());
+              for (int64_t t = tb; t < te; ++t)
+                out[t * out_stride + r + i] = dot_float_scalar(GgmlType::F32, drow, x + t * x_stride, k);
+            } else if (is_kquant(type)) {
               const int64_t nb = k / 256;
               unpacked.resize(static_cast<size_t>(nb));
               for (int64_t b = 0; b < nb; ++b) unpack_k_scalar(type, wrow + b * (row_bytes / nb), &unpacked[b]);
@@ -665,7 +678,7 @@ void cpu_matmul(const CpuExec& ex, const float* x, int64_t n_tokens, int64_t x_s
         const uint8_t* wrows[kMaxR];
         for (int i = 0; i < rr; ++i) wrows[i] = wbase + (r + i) * wstride;
         const UnpackedK* urows[kMaxR];
-        if (is_kquant(type)) {
+        if (int_path && is_kquant(type)) {
           const int64_t nb = k / 256;
           const int64_t blk_bytes = row_bytes / nb;
           unpacked.resize(static_cast<size_t>(nb * kMaxR));
@@ -676,21 +689,26 @@ void cpu_matmul(const CpuExec& ex, const float* x, int64_t n_tokens, int64_t x_s
         }
         // F16/BF16 rows shared by several token tiles: convert them to f32 once (exact, so the
         // F32 kernel gives the same bits as the F16/BF16 kernel would).
+        // Quantized rows in f32 compute: dequantized once per (row tile, token block).
         const bool f16_rows_as_f32 =
-            (type == GgmlType::F16 || type == GgmlType::BF16) && te - tb > shape.t;
+            deq_rows || ((type == GgmlType::F16 || type == GgmlType::BF16) && te - tb > shape.t);
         const uint8_t* f32rows[kMaxR];
         if (f16_rows_as_f32) {
           thread_local std::vector<float> conv;
           conv.resize(static_cast<size_t>(k * kMaxR));
           for (int i = 0; i < rr; ++i) {
-            convert_row_avx2(type, wrows[i], conv.data() + i * k, k);
+            if (deq_rows) {
+              dequantize_row(type, wrows[i], conv.data() + i * k, k);
+            } else {
+              convert_row_avx2(type, wrows[i], conv.data() + i * k, k);
+            }
             f32rows[i] = reinterpret_cast<const uint8_t*>(conv.data() + i * k);
           }
         }
         for (int64_t t = tb; t < te; t += shape.t) {
           const int tt = static_cast<int>(std::min<int64_t>(shape.t, te - t));
           float* o = out + t * out_stride + r;
-          if (is_legacy(type)) {
+          if (int_path && is_legacy(type)) {
             const ActQ8* arows[kMaxT];
             const float* srows[kMaxT];
             for (int j = 0; j < tt; ++j) {
@@ -698,7 +716,7 @@ void cpu_matmul(const CpuExec& ex, const float* x, int64_t n_tokens, int64_t x_s
               srows[j] = reinterpret_cast<const float*>(arows[j] + k / 32);
             }
             legacy_fn(type, rr, tt)(wrows, arows, srows, k / 32, o, out_stride);
-          } else if (is_kquant(type)) {
+          } else if (int_path) {
             const ActQ8K* arows[kMaxT];
             for (int j = 0; j < tt; ++j) arows[j] = reinterpret_cast<const ActQ8K*>(abuf + (t + j) * act_row_bytes);
             k_fn(rr, tt)(urows, arows, k / 256, o, out_stride);

@@ -5,7 +5,9 @@
 //
 // Method (as ggml): activations are quantized per token to ActQ8 (Q4_0/Q4_1/Q8_0 weights) or
 // ActQ8K (Q4_K/Q5_K/Q6_K weights) and dotted with integer SIMD (AVX2 maddubs/madd); F32/F16/BF16
-// weights use f32 FMA on the f32 activations. Work is tiled rows x tokens (weights loaded once
+// weights use f32 FMA on the f32 activations. With CpuExec::f32_compute, quantized rows are
+// instead dequantized to f32 per tile (dequantize_row, as ggml and gguf-py) and go through the
+// float kernels: the numbers of a float reference that dequantizes the same file. Work is tiled rows x tokens (weights loaded once
 // per tile and reused for every token of the tile) and split over output rows between threads.
 //
 // Determinism: each out[t, j] is computed by the same sequence of operations whatever the tile
@@ -13,7 +15,7 @@
 // n_threads and any batch composition (on one ISA path; scalar and AVX2 differ by rounding).
 //
 // Accuracy: quantizing activations to 8 bits adds a relative error of about 0.5% of |x|.|w|
-// per dot (as llama.cpp); float weights are exact up to f32 rounding.
+// per dot (as llama.cpp); float weights, and f32 compute, are exact up to f32 rounding.
 //
 // Guarded by tests/engines/local/cpu/matmul_test.cpp.
 #pragma once

@@ -185,6 +185,51 @@ TEST(Matmul, BiasAndStridesOnBothIsas) {
   }
 }
 
+// f32 compute (`precision=f32`): a quantized matmul is the F32 matmul of the dequantized rows,
+// bit for bit, on each ISA, any thread count and any batch; and it is the exact product with the
+// unquantized activations up to f32 rounding (no 8-bit activation error).
+TEST(Matmul, F32ComputeIsTheFloatMatmulOfTheDequantizedRows) {
+  tbb::task_arena arena(2);
+  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4_K,
+                        GgmlType::Q5_K, GgmlType::Q6_K}) {
+    const int64_t k = is_k(type) ? 512 : 576, n = 70;
+    const Weights w = make_weights(type, n, k, 31 + static_cast<uint32_t>(type));
+    std::vector<float> wf(static_cast<size_t>(n * k));
+    for (int64_t j = 0; j < n; ++j) dequantize_row(type, w.row(j), wf.data() + j * k, k);
+    const TensorRef f32_ref{wf.data(), GgmlType::F32, k, n, static_cast<size_t>(k * 4)};
+    for (int64_t nt : {1, 5, 67}) {
+      const auto x = random_floats(static_cast<size_t>(nt * k), 90 + static_cast<uint32_t>(nt));
+      for (bool avx : {false, true}) {
+        if (avx && !cpu_has_avx2()) FAIL() << "no AVX2 on this machine";
+        const std::string what = case_name({type, nt, k, n}) + (avx ? " avx2" : " scalar");
+        CpuExec one{avx, nullptr, 1};
+        std::vector<float> want(nt * n), got(nt * n), got2t(nt * n), single(nt * n);
+        cpu_matmul(one, x.data(), nt, 0, f32_ref, nullptr, want.data(), 0);
+        one.f32_compute = true;
+        cpu_matmul(one, x.data(), nt, 0, ref_of(w), nullptr, got.data(), 0);
+        ASSERT_EQ(0, std::memcmp(want.data(), got.data(), got.size() * 4)) << what;
+        CpuExec two{avx, &arena, 2};
+        two.f32_compute = true;
+        cpu_matmul(two, x.data(), nt, 0, ref_of(w), nullptr, got2t.data(), 0);
+        ASSERT_EQ(0, std::memcmp(got.data(), got2t.data(), got.size() * 4)) << what << " threads";
+        for (int64_t t = 0; t < nt; ++t)
+          cpu_matmul(two, x.data() + t * k, 1, 0, ref_of(w), nullptr, single.data() + t * n, 0);
+        ASSERT_EQ(0, std::memcmp(got.data(), single.data(), got.size() * 4)) << what << " batch";
+        for (int64_t t = 0; t < nt; ++t) {
+          for (int64_t j = 0; j < n; ++j) {
+            double exact = 0, mag = 0;
+            for (int64_t i = 0; i < k; ++i) {
+              exact += static_cast<double>(wf[j * k + i]) * x[t * k + i];
+              mag += std::fabs(static_cast<double>(wf[j * k + i]) * x[t * k + i]);
+            }
+            ASSERT_NEAR(got[t * n + j], exact, 1e-6 * mag + 1e-7) << what << " t=" << t << " j=" << j;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(Matmul, RowStrideLargerThanRowBytes) {
   // A TensorRef view with padded rows (e.g. a slice of a bigger tensor).
   const int64_t k = 64, n = 5;

@@ -97,6 +97,48 @@ TEST(LocalModel, SameWeightsAsHfFolderAndGgufGiveTheSameLogits) {
   }
 }
 
+// precision=f32 (CpuOps f32_compute + F32 KV): a quantized file gives exactly the logits of its
+// float twin (the same weights quantized and decoded back, written as F32), which is what a
+// float reference reading the quantized file computes; the default 8-bit-activation path does not.
+TEST(LocalModel, F32ComputeOnAQuantizedFileEqualsItsFloatTwin) {
+  testing::TempDir tmp;
+  for (GgmlType q : {GgmlType::Q4_0, GgmlType::Q8_0}) {
+    TinyModelSpec spec;
+    spec.seed = 11;
+    spec.gguf_type = q;
+    ASSERT_TRUE(write_tiny_gguf_model(spec, tmp.file("q.gguf")).ok());
+    spec.gguf_type = GgmlType::F32;
+    spec.round_through = q;
+    ASSERT_TRUE(write_tiny_gguf_model(spec, tmp.file("twin.gguf")).ok());
+    LocalModelOptions o;
+    o.require_tokenizer = false;
+    o.kv_type = GgmlType::F32;
+    CpuOpsOptions f32;
+    f32.f32_compute = true;
+    auto quant_f32 = LocalModel::load(tmp.file("q.gguf"), "q", std::make_unique<CpuOps>(f32), o);
+    auto quant_default = LocalModel::load(tmp.file("q.gguf"), "q", std::make_unique<CpuOps>(), o);
+    auto twin = LocalModel::load(tmp.file("twin.gguf"), "twin", std::make_unique<CpuOps>(), o);
+    ASSERT_TRUE(quant_f32.ok() && quant_default.ok() && twin.ok());
+    EXPECT_NE((*quant_f32)->info().identity, (*quant_default)->info().identity)
+        << "two numerics share one request-cache identity";
+    EXPECT_NE((*quant_f32)->info().identity.find("|cpu-avx2-f32|kv=F32"), std::string::npos)
+        << (*quant_f32)->info().identity;
+    std::vector<int32_t> toks = {1, 4, 9, 16, 25, 36, 49, 64, 81, 3, 5, 7, 11, 13, 17, 19, 23, 29};
+    double max_default_diff = 0;
+    for (size_t n : {size_t{1}, size_t{7}, toks.size()}) {
+      std::span<const int32_t> prefix(toks.data(), n);
+      auto a = (*quant_f32)->last_logits(prefix);
+      auto b = (*twin)->last_logits(prefix);
+      auto c = (*quant_default)->last_logits(prefix);
+      ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+      ASSERT_EQ(*a, *b) << "n=" << n;
+      for (size_t v = 0; v < c->size(); ++v)
+        max_default_diff = std::max(max_default_diff, std::fabs(double((*c)[v]) - (*b)[v]));
+    }
+    EXPECT_GT(max_default_diff, 0.0) << "the 8-bit-activation path should differ from the twin";
+  }
+}
+
 // Batching, order, n_batch and thread count must not change any result (bit for bit).
 TEST(LocalModel, ResultsIndependentOfBatchingOrderAndThreads) {
   auto path = default_model_path();
