@@ -37,10 +37,10 @@ Matrix make_matrix(GgmlType type, int64_t k, int64_t n) {
   return m;
 }
 
-void BM_Matmul(benchmark::State& state, GgmlType type) {
+void BM_Matmul(benchmark::State& state, GgmlType type, bool f32_compute = false) {
   const int64_t k = state.range(0), n = state.range(1), nt = state.range(2);
   const int threads = static_cast<int>(state.range(3));
-  CpuOps ops(CpuOpsOptions{threads, true});
+  CpuOps ops(CpuOpsOptions{threads, true, f32_compute});
   const Matrix w = make_matrix(type, k, n);
   std::vector<float> x(static_cast<size_t>(k * nt)), out(static_cast<size_t>(n * nt));
   std::mt19937 rng(2);
@@ -87,23 +87,36 @@ ASSAY_MATMUL_BENCH(BF16, false)
 ASSAY_MATMUL_BENCH(Q4_K, true)
 ASSAY_MATMUL_BENCH(Q5_K, true)
 ASSAY_MATMUL_BENCH(Q6_K, true)
+// precision=f32: quantized rows dequantized per tile into the float kernel.
+BENCHMARK_CAPTURE(BM_Matmul, Prefill_Q4_1_f32, GgmlType::Q4_1, true)->Apply([](auto* b) { shapes(b, true, false); });
+BENCHMARK_CAPTURE(BM_Matmul, Matvec_Q4_1_f32, GgmlType::Q4_1, true)->Apply([](auto* b) { shapes(b, false, false); });
+BENCHMARK_CAPTURE(BM_Matmul, Prefill_Q4_K_f32, GgmlType::Q4_K, true)->Apply([](auto* b) { shapes(b, true, true); });
 
 // Causal prefill attention of n_tokens over themselves, SmolLM2 shape (9 heads, 3 kv, 64).
-void BM_AttentionPrefill(benchmark::State& state) {
+// kv_f32: an F32 cache (precision=f32) instead of F16.
+void BM_AttentionPrefill(benchmark::State& state, bool kv_f32) {
   const int nt = static_cast<int>(state.range(0));
   const int threads = static_cast<int>(state.range(1));
   const int n_head = 9, n_head_kv = 3, hd = 64;
   CpuOps ops(CpuOpsOptions{threads, true});
   std::vector<float> q(static_cast<size_t>(nt) * n_head * hd, 0.1f), out(q.size());
-  std::vector<uint16_t> k(static_cast<size_t>(nt) * n_head_kv * hd, 0x2e66), v(k.size(), 0x2e66);
+  // F16 0x2e66 is about 0.1; an F32 cache holds the same value in twice the 16-bit slots.
+  std::vector<uint16_t> k(static_cast<size_t>(nt) * n_head_kv * hd * (kv_f32 ? 2 : 1), 0x2e66),
+      v(k.size(), 0x2e66);
+  if (kv_f32) {
+    auto* kf = reinterpret_cast<float*>(k.data());
+    auto* vf = reinterpret_cast<float*>(v.data());
+    for (size_t i = 0; i < k.size() / 2; ++i) kf[i] = vf[i] = 0.1f;
+  }
+  const GgmlType kv = kv_f32 ? GgmlType::F32 : GgmlType::F16;
   std::vector<int32_t> rows(nt), off = {0, nt}, seq(nt, 0), nkv(nt);
   for (int t = 0; t < nt; ++t) {
     rows[t] = t;
     nkv[t] = t + 1;
   }
-  const size_t rb = static_cast<size_t>(n_head_kv) * hd * 2;
-  const TensorRef kr{k.data(), GgmlType::F16, n_head_kv * hd, nt, rb};
-  const TensorRef vr{v.data(), GgmlType::F16, n_head_kv * hd, nt, rb};
+  const size_t rb = static_cast<size_t>(n_head_kv) * hd * (kv_f32 ? 4 : 2);
+  const TensorRef kr{k.data(), kv, n_head_kv * hd, nt, rb};
+  const TensorRef vr{v.data(), kv, n_head_kv * hd, nt, rb};
   for (auto _ : state) {
     ops.attention(q.data(), kr, vr, AttentionLayout{rows, off, seq, nkv},
                   AttentionParams{n_head, n_head_kv, hd, 0.0f}, out.data());
@@ -113,7 +126,8 @@ void BM_AttentionPrefill(benchmark::State& state) {
   const double flops = 4.0 * hd * n_head * (static_cast<double>(nt) * (nt + 1) / 2);
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_AttentionPrefill)->Args({512, 1})->Args({512, 2})->UseRealTime();
+BENCHMARK_CAPTURE(BM_AttentionPrefill, F16, false)->Args({512, 1})->Args({512, 2})->UseRealTime();
+BENCHMARK_CAPTURE(BM_AttentionPrefill, F32, true)->Args({512, 1})->Args({512, 2})->UseRealTime();
 
 }  // namespace
 }  // namespace assay
