@@ -21,6 +21,7 @@ Subcommands
 import argparse
 import csv
 import glob
+import hashlib
 import json
 import math
 import os
@@ -218,16 +219,19 @@ def cmd_tokens(a):
 
 def load_samples(d):
     out = {}
-    for p in glob.glob(os.path.join(d, "samples_*.jsonl")):
+    # Full samples files (assay's or lm-eval's) or the compact reference (cmd_compact).
+    for p in glob.glob(os.path.join(d, "samples_*.jsonl")) + glob.glob(os.path.join(d, "mmlu_*.jsonl")):
         for line in open(p):
             r = json.loads(line)
-            task = os.path.basename(p)[len("samples_"):-len(".jsonl")]
+            task = os.path.basename(p)[:-len(".jsonl")].removeprefix("samples_")
             subj = task.replace("mmlu_local_", "").replace("mmlu_", "")
             out[(subj, int(r["doc_id"]))] = r
     return out
 
 
 def lls(r):
+    if "ll" in r:
+        return r["ll"]
     v = []
     for x in r["resps"]:
         x = x[0] if isinstance(x, list) and len(x) and isinstance(x[0], list) else x
@@ -253,6 +257,30 @@ def args_of(r):
     return out
 
 
+def args_key(r):
+    if "args_sha256" in r:
+        return r["args_sha256"]
+    return hashlib.sha256(json.dumps(args_of(r), ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def cmd_compact(a):
+    """lm-eval's samples files → the committed reference: per subject, per question, the four
+    options' log-likelihoods, lm-eval's acc, its prompt_hash (sha256 of the few-shot context) and a
+    hash of all (context, continuation) arguments. ~90 bytes per question instead of ~10 KB."""
+    os.makedirs(a.out, exist_ok=True)
+    by_subj = {}
+    for (subj, doc_id), r in load_samples(a.lmeval).items():
+        by_subj.setdefault(subj, []).append((doc_id, r))
+    for subj, rows in sorted(by_subj.items()):
+        with open(os.path.join(a.out, f"mmlu_{subj}.jsonl"), "w") as f:
+            for doc_id, r in sorted(rows, key=lambda x: x[0]):
+                f.write(json.dumps({"doc_id": doc_id, "target": int(r["target"]),
+                                    "ll": [round(x, 6) for x in lls(r)], "acc": float(r["acc"]),
+                                    "prompt_hash": r["prompt_hash"][:16], "args_sha256": args_key(r)},
+                                   separators=(",", ":")) + "\n")
+        print(f"{subj}: {len(rows)} questions")
+
+
 def cmd_compare(a):
     A, L = load_samples(a.assay), load_samples(a.lmeval)
     keys = sorted(set(A) & set(L))
@@ -271,7 +299,7 @@ def cmd_compare(a):
         s = by_subj.setdefault(k[0], [0, 0.0, 0.0, 0])
         s[0] += 1; s[1] += acc_a; s[2] += acc_l; s[3] += pa == pl
         agree += pa == pl
-        if args_of(ra) == args_of(rl):
+        if args_key(ra) == args_key(rl):
             same_prompt += 1
         else:
             prompt_mismatch.append(k)
@@ -349,11 +377,13 @@ def main():
     p = sp.add_parser("compare")
     p.add_argument("--assay", required=True); p.add_argument("--lmeval", required=True)
     p.add_argument("--json")
+    p = sp.add_parser("compact")
+    p.add_argument("--lmeval", required=True); p.add_argument("--out", required=True)
     a = ap.parse_args()
     if getattr(a, "limit", None) is not None and a.limit >= 1:
         a.limit = int(a.limit)
     {"prepare": cmd_prepare, "lmeval": cmd_lmeval, "gguf-probe": cmd_gguf_probe, "tokens": cmd_tokens,
-     "compare": cmd_compare}[a.cmd](a)
+     "compare": cmd_compare, "compact": cmd_compact}[a.cmd](a)
 
 
 if __name__ == "__main__":

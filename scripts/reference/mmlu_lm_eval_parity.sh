@@ -16,6 +16,8 @@
 #   DATA      data root holding mmlu/{dev,test}/*.csv          [<repo>/../shared/data]
 #   ASSAY     assay binary                                     [<repo>/build/assay]
 #   THREADS   threads for llama.cpp                            [2]
+#   ASSAY_MODEL_ARGS  --model-args for the assay run, e.g. precision=f32 (float arithmetic on the
+#             dequantized weights: what the HF backend below computes)    [none]
 #   SUBJECTS  comma-separated subjects (e.g. abstract_algebra,anatomy) instead of all 57; with
 #             LIMIT=all they are run whole, which is how the full run's speed ratio is measured
 #             (a whole subject shares its few-shot header over all its questions)
@@ -63,12 +65,17 @@ mkdir -p "$SCRATCH"
 export HF_HOME="$SCRATCH/hf" HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export LLAMA_CPP_LIB_PATH="$LLAMA_LIB" PYTHONPATH="$LLAMA_PY${PYTHONPATH:+:$PYTHONPATH}"
 
-# 1. Python deps of llama-cpp-python (+ its server extra) in the lm-eval venv.
-if ! "$PY" -c 'import diskcache, fastapi, uvicorn, sse_starlette, starlette_context, pydantic_settings' 2>/dev/null; then
+# 1. Python deps of llama-cpp-python (+ its server extra) in the lm-eval venv; only the
+#    llama.cpp-backed steps need them (an HF-backend-only run, SKIP_LMEVAL=1, does not).
+NEED_LLAMA=0
+[ "${SKIP_LMEVAL:-0}" = 1 ] && [ "${GGUF_PROBE:-0}" != 1 ] && [ "${CALIBRATE:-0}" != 1 ] || NEED_LLAMA=1
+if [ "$NEED_LLAMA" = 1 ] && ! "$PY" -c 'import diskcache, fastapi, uvicorn, sse_starlette, starlette_context, pydantic_settings' 2>/dev/null; then
   "$VENV/bin/pip" install -q "diskcache>=5.6.1" "uvicorn>=0.22.0" "fastapi>=0.100.0" \
     "pydantic-settings>=2.0.1" "sse-starlette>=1.6.1" "starlette-context>=0.3.6,<0.4" PyYAML
 fi
-"$PY" -c 'import llama_cpp, lm_eval; print("llama_cpp", llama_cpp.__version__, "| lm_eval", lm_eval.__version__)'
+if [ "$NEED_LLAMA" = 1 ]; then
+  "$PY" -c 'import llama_cpp, lm_eval; print("llama_cpp", llama_cpp.__version__, "| lm_eval", lm_eval.__version__)'
+fi
 
 # 2. Local copies of the MMLU CSVs in cais/mmlu layout + lm-eval task YAMLs (scratch only).
 "$PY" "$HELPER" prepare --data "$DATA/mmlu" --scratch "$SCRATCH"
@@ -90,6 +97,7 @@ if [ "${SKIP_ASSAY:-0}" != 1 ]; then
   rm -rf "$A_OUT"; mkdir -p "$A_OUT"
   t0=$(date +%s.%N)
   "$ASSAY" run --model default --tasks "$A_TASKS" --num-fewshot 5 "${A_LIMIT[@]}" \
+    ${ASSAY_MODEL_ARGS:+--model-args "$ASSAY_MODEL_ARGS"} \
     --output "$A_OUT" --log-samples --data-dir "$DATA" > "$A_OUT/stdout.txt" 2> "$A_OUT/stderr.txt"
   t1=$(date +%s.%N)
   echo "assay wall: $(echo "$t1 - $t0" | bc) s" | tee "$A_OUT/wall.txt"
