@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <filesystem>
+#include <list>
 #include <numeric>
 #include <random>
 
@@ -592,24 +594,41 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
     std::unique_ptr<StreamDecoder> decoder;
     std::mt19937_64 rng;
     int32_t prompt_len = 0;
+    int32_t max_new = 0;  // rows reserved for its answer
     bool done = false;
   };
   const int64_t n_vocab = forward_->hparams().n_vocab;
   const int64_t n_embd = forward_->hparams().n_embd;
-  // Run requests in waves of at most n_batch sequences (one decode step = one token each).
-  std::vector<size_t> order(requests.size());
-  std::iota(order.begin(), order.end(), 0);
-  size_t max_active = static_cast<size_t>(std::min<int32_t>(n_batch_, 64));
-  for (size_t w0 = 0; w0 < order.size(); w0 += max_active) {
-    std::vector<Seq> seqs;
-    std::vector<int32_t> created;
-    for (size_t w = w0; w < std::min(order.size(), w0 + max_active); ++w) {
-      size_t i = order[w];
+  // Continuous batching: up to max_active sequences decode together, one token each per step;
+  // as soon as one finishes its path is released and the next request is admitted, its prompt
+  // computed in the same forward pass as the others' next tokens. (Waves that wait for their
+  // longest member leave the batch nearly empty for most of a GSM8K-style run.) Each sequence's
+  // tokens do not depend on which others share its steps: rows are computed independently and a
+  // sampling RNG is seeded per request.
+  const size_t max_active = static_cast<size_t>(std::min<int32_t>(n_batch_, 64));
+  std::deque<size_t> pending;
+  for (size_t i = 0; i < requests.size(); ++i) pending.push_back(i);
+  std::list<Seq> seqs;
+  std::vector<int32_t> created;
+  int32_t reserved = 0;  // rows the running sequences may still add
+  auto finish = [&](Seq& s) {
+    unpin_path(s.nodes);
+    if (!out[s.req].ok()) return;
+    GenerateResponse& resp = *out[s.req];
+    resp.text = s.text;
+    resp.usage.prompt_tokens = s.prompt_len;
+    resp.usage.completion_tokens = static_cast<int64_t>(s.generated.size());
+    resp.usage.reported = true;
+  };
+  std::vector<float> logits_host;
+  while (true) {
+    while (seqs.size() < max_active && !pending.empty()) {
+      const size_t i = pending.front();
       const GenerateRequest& rq = requests[i];
       std::string prompt = rq.context;
       if (!rq.messages.empty()) {
         auto rendered = render_chat(rq.messages);
-        if (!rendered.ok()) { out[i] = rendered.status(); continue; }
+        if (!rendered.ok()) { out[i] = rendered.status(); pending.pop_front(); continue; }
         prompt = *rendered;
       }
       // Chat renders carry their own BOS text; raw prompts get the model's BOS rule.
@@ -619,28 +638,48 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
         out[i] = invalid_argument("prompt of " + std::to_string(toks.size()) +
                                   " tokens does not fit the context of " + std::to_string(n_ctx_) +
                                   " tokens (--model-args n_ctx=N to raise it)");
+        pending.pop_front();
         continue;
       }
+      const size_t mark = created.size();
       auto nodes = pin_path(toks, &created);
       if (!nodes) {
+        // The rows this attempt created were never computed: take them out of the tree (last
+        // first, each a leaf by then) so no later lookup finds them.
+        for (size_t k = created.size(); k > mark; --k) cache_->discard(created[k - 1]);
+        created.resize(mark);
+        // With others running, wait for their rows; alone, it can never fit.
+        if (!seqs.empty()) break;
         out[i] = resource_exhausted("prompt does not fit the KV cache");
+        pending.pop_front();
         continue;
       }
-      Seq s;
+      // Rows for the answers too: each running sequence may still grow to its token limit, so
+      // a newcomer is admitted only if all of them can (otherwise decoding could run out of rows
+      // mid-answer). Alone it always can: n_ctx < the cache's rows.
+      const int32_t grow = std::max(0, std::min(rq.params.max_gen_toks, n_ctx_ - static_cast<int32_t>(toks.size())));
+      if (!seqs.empty() && cache_->pinned_rows() + reserved + grow > cache_->capacity()) {
+        unpin_path(*nodes);
+        for (size_t k = created.size(); k > mark; --k) cache_->discard(created[k - 1]);
+        created.resize(mark);
+        break;
+      }
+      pending.pop_front();
+      Seq& s = seqs.emplace_back();
+      s.max_new = grow;
+      reserved += grow;
       s.req = i;
       s.nodes = std::move(*nodes);
       s.prompt_len = static_cast<int32_t>(toks.size());
       s.decoder = std::make_unique<StreamDecoder>(*tokenizer_);
       uint64_t seed = rq.params.seed.value_or(1234);
       s.rng.seed(seed ^ std::hash<std::string>{}(prompt));
-      seqs.push_back(std::move(s));
     }
     compute_nodes(created);
     created.clear();
-    std::vector<float> logits_host;
-    while (true) {
+    {
       std::vector<Seq*> active;
-      for (auto& s : seqs) if (!s.done) active.push_back(&s);
+      for (auto& s : seqs) active.push_back(&s);
       if (active.empty()) break;
       // Next-token distribution for each active sequence.
       std::vector<int32_t> next(active.size());
@@ -742,18 +781,16 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
         cache_->pin(c);
         s.nodes.push_back(c);
         if (is_new) created.push_back(c);
+        if (s.max_new > 0) { --s.max_new; --reserved; }
       }
-      compute_nodes(created);
-      created.clear();
     }
-    for (auto& s : seqs) {
-      unpin_path(s.nodes);
-      if (!out[s.req].ok()) continue;
-      GenerateResponse& resp = *out[s.req];
-      resp.text = s.text;
-      resp.usage.prompt_tokens = s.prompt_len;
-      resp.usage.completion_tokens = static_cast<int64_t>(s.generated.size());
-      resp.usage.reported = true;
+    // Finished sequences leave now, so their places (and rows) go to the next requests; the new
+    // tokens of those that go on are computed with the admissions at the top of the loop.
+    for (auto it = seqs.begin(); it != seqs.end();) {
+      if (!it->done) { ++it; continue; }
+      reserved -= it->max_new;
+      finish(*it);
+      it = seqs.erase(it);
     }
   }
   return out;

@@ -59,11 +59,13 @@ int32_t PrefixCache::child(int32_t parent, int32_t token, bool* created) {
   return id;
 }
 
-void PrefixCache::pin(int32_t node) { ++nodes_[node].pins; }
+void PrefixCache::pin(int32_t node) {
+  if (nodes_[node].pins++ == 0) ++pinned_rows_;
+}
 
 void PrefixCache::unpin(int32_t node) {
   ASSAY_CHECK(nodes_[node].pins > 0);
-  --nodes_[node].pins;
+  if (--nodes_[node].pins == 0) --pinned_rows_;
 }
 
 void PrefixCache::path_rows(int32_t node, std::vector<int32_t>* rows) const {
@@ -80,6 +82,13 @@ void PrefixCache::remove(int32_t id) {
   n.alive = false;
   free_nodes_.push_back(id);
   ++evictions_;
+}
+
+void PrefixCache::discard(int32_t id) {
+  const Node& n = nodes_[id];
+  if (id == kRoot || !n.alive || n.n_children != 0 || n.pins != 0) return;
+  remove(id);
+  --evictions_;
 }
 
 bool PrefixCache::evict_some(int32_t want) {

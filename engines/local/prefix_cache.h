@@ -28,6 +28,8 @@ class PrefixCache {
 
   int32_t capacity() const { return n_rows_; }
   int32_t free_rows() const { return static_cast<int32_t>(free_.size()); }
+  // Rows held by pinned nodes; every other row can be had (free, or by evicting a leaf).
+  int32_t pinned_rows() const { return pinned_rows_; }
 
   // Walks `tokens` from the root; returns the node ids of the matched prefix (may be empty) and
   // touches them (LRU).
@@ -37,6 +39,10 @@ class PrefixCache {
   // LRU leaves if needed). *created says whether it is new (its KV row must be computed).
   // Returns -1 when no row can be freed (everything pinned).
   int32_t child(int32_t parent, int32_t token, bool* created);
+
+  // Takes out a node that was created but never computed (an admission that did not fit):
+  // it must be an unpinned leaf. Not counted as an eviction.
+  void discard(int32_t node);
 
   void pin(int32_t node);
   void unpin(int32_t node);
@@ -75,6 +81,7 @@ class PrefixCache {
   std::unordered_map<uint64_t, int32_t> children_;
   uint64_t clock_ = 0;
   int64_t evictions_ = 0;
+  int32_t pinned_rows_ = 0;
 };
 
 }  // namespace assay

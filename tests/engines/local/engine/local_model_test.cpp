@@ -308,6 +308,40 @@ TEST(LocalModel, GreedyGenerationStopsAtStopStringsAndMaxTokens) {
   EXPECT_EQ(again[0]->text, r[0]->text);
 }
 
+// Continuous batching: with room for a few sequences at a time (n_batch 4, and a KV cache too
+// small to hold every request at once), requests are admitted as others finish; each answer is
+// the one it gets alone, and none fails for lack of rows while others hold them.
+TEST(LocalModel, ContinuousBatchingAdmitsRequestsAsOthersFinishWithTheirSoloAnswers) {
+  auto path = default_model_path();
+  ASSERT_TRUE(path.ok()) << path.status().message();
+  std::vector<GenerateRequest> g(9);
+  for (size_t i = 0; i < g.size(); ++i) {
+    g[i].context = "Count: " + std::to_string(3 * i + 1) + ", " + std::to_string(3 * i + 2) + ",";
+    g[i].params.max_gen_toks = 8 + static_cast<int32_t>((5 * i) % 13);
+    if (i % 3 == 1) g[i].params.until = {","};  // stops after a token or two
+  }
+  g[4].params.do_sample = true;
+  g[4].params.temperature = 0.8;
+  g[4].params.seed = 7;
+  LocalModelOptions small;
+  small.n_batch = 4;
+  small.n_ctx = 48;
+  small.cache_rows = 49;  // room for two or three sequences at a time
+  auto batched = std::move(LocalModel::load(*path, "default", std::make_unique<CpuOps>(), small)).value();
+  auto r = batched->generate_until(g);
+  auto solo_model = std::move(LocalModel::load(*path, "default", std::make_unique<CpuOps>())).value();
+  for (size_t i = 0; i < g.size(); ++i) {
+    ASSERT_TRUE(r[i].ok()) << i << ": " << r[i].status().message();
+    auto solo = solo_model->generate_until(std::span(&g[i], 1));
+    ASSERT_TRUE(solo[0].ok());
+    EXPECT_EQ(r[i]->text, solo[0]->text) << i;
+    EXPECT_EQ(r[i]->finish_reason, solo[0]->finish_reason) << i;
+    EXPECT_EQ(r[i]->usage.completion_tokens, solo[0]->usage.completion_tokens) << i;
+    EXPECT_EQ(r[i]->usage.prompt_tokens, solo[0]->usage.prompt_tokens) << i;
+  }
+  EXPECT_GT(batched->cache().evictions(), 0) << "the cache was meant to be too small for all at once";
+}
+
 }  // namespace
 }  // namespace assay
 

@@ -61,6 +61,32 @@ TEST(PrefixCache, AllPinnedMeansNoRow) {
   EXPECT_GE(c.child(a, 4, &created), 0);  // b evicted to make room
 }
 
+// pinned_rows counts rows, not pins (a shared prefix pinned twice is one row); discard takes
+// back an uncomputed leaf so a later lookup creates it anew.
+TEST(PrefixCache, PinnedRowsAndDiscard) {
+  PrefixCache c(8);
+  bool created;
+  int32_t a = c.child(PrefixCache::kRoot, 1, &created);
+  int32_t b = c.child(a, 2, &created);
+  int32_t d = c.child(a, 3, &created);
+  c.pin(a); c.pin(b); c.pin(a); c.pin(d);
+  EXPECT_EQ(c.pinned_rows(), 3);
+  c.unpin(a);
+  EXPECT_EQ(c.pinned_rows(), 3);
+  c.unpin(d);
+  EXPECT_EQ(c.pinned_rows(), 2);
+  c.discard(b);  // pinned: refused
+  EXPECT_EQ(c.match(std::vector<int32_t>{1, 2}).size(), 2u);
+  c.discard(a);  // has children: refused
+  EXPECT_EQ(c.free_rows(), 5);
+  c.discard(d);
+  EXPECT_EQ(c.free_rows(), 6);
+  EXPECT_EQ(c.evictions(), 0);
+  EXPECT_EQ(c.match(std::vector<int32_t>{1, 3}).size(), 1u);
+  EXPECT_NE(c.child(a, 3, &created), -1);
+  EXPECT_TRUE(created);
+}
+
 TEST(PrefixCache, RowsAreNeverHandedOutTwice) {
   PrefixCache c(64);
   std::set<int32_t> rows;
