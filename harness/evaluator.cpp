@@ -350,13 +350,16 @@ Result<EvalResult> evaluate(Model& model, const TaskRegistry& registry, const Ev
       if (!higher[t.name].is_object()) higher[t.name].emplace_object();
       higher[t.name].as_object()[m.name] = m.higher_is_better;
     }
+    std::string first_error;
     for (const auto& o : outcomes[ti]) {
       if (o.result) ++s.n_scored; else ++s.n_failed_docs;
+      if (!o.result && first_error.empty()) first_error = o.error;
     }
     if (s.n_failed_docs > 0) {
       entry["failed_docs"] = s.n_failed_docs;
+      // The first reason is enough to act on; every failed document's is in its sample line.
       errors[t.name] = std::to_string(s.n_failed_docs) + " of " + std::to_string(t.n_docs) +
-                       " documents had failed requests and were not scored";
+                       " documents had failed requests and were not scored (first: " + first_error + ")";
     }
     results[t.name] = entry;
     json::object cfg = t.task->config();

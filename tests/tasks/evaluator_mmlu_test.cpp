@@ -129,6 +129,12 @@ TEST(EvaluatorMmlu, FailedRequestsAreCountedApartAndRetriedOnResume) {
   EXPECT_EQ(a->requests_failed, 4);
   EXPECT_EQ(a->tasks[0].n_failed_docs, 1);
   EXPECT_EQ(a->tasks[0].n_scored, 9);
+  // results.json says why, not only how many.
+  auto results = read_file(out.file("results.json"));
+  ASSERT_TRUE(results.ok());
+  EXPECT_NE(results->find("1 of 10 documents had failed requests and were not scored (first: "
+                          "injected failure)"),
+            std::string::npos);
   testing::FakeModel healthy;
   auto b = evaluate(healthy, reg, mmlu_opts(out.path(), {"mmlu_anatomy"}, 10));
   ASSERT_TRUE(b.ok());
