@@ -63,4 +63,9 @@ done
 echo "every shard is in $REF"
 awk -F'\t' 'NR>1 { q+=$3; w+=$4; c+=$5 } END { printf "lm-eval hf, summed over shards: %d questions, %.0f s wall, %.0f CPU-s\n", q, w, c }' "$REF/shards.tsv"
 [ -n "$A_OUT" ] || exit 0
-"$PY" "$HELPER" compare --assay "$A_OUT" --lmeval "$REF" --json "$SCRATCH/compare_hf_full.json"
+# transformers' GGUF tokenizer lacks SmolLM2's digit split (see `tokdiff`): the comparison is
+# also reported on the questions whose contexts both sides tokenize alike.
+"$PY" "$HELPER" tokdiff --assay "$A_OUT" --model "${MODEL:-$HOME/.cache/assay/models/SmolLM2-135M-Instruct.Q4_1.gguf}" \
+  --json "$SCRATCH/tokdiff_full.json"
+"$PY" "$HELPER" compare --assay "$A_OUT" --lmeval "$REF" --tokdiff "$SCRATCH/tokdiff_full.json" \
+  --json "$SCRATCH/compare_hf_full.json"

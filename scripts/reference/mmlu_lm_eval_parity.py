@@ -281,6 +281,29 @@ def cmd_compact(a):
         print(f"{subj}: {len(rows)} questions")
 
 
+def cmd_tokdiff(a):
+    """Which questions' contexts transformers' GGUF tokenizer splits differently from the model's
+    own pre-tokenizer. transformers (5.24) maps tokenizer.ggml.pre to a split regex for a list of
+    vocabularies that lacks "smollm", so it falls back to GPT-2's ByteLevel regex without
+    SmolLM2's individual-digit split (llama.cpp and assay have it): "\\n\\n3" becomes [198, 198, 35]
+    instead of [1116, 35]. lm-eval's hf backend reading the GGUF then scores other tokens."""
+    import copy
+    from tokenizers import pre_tokenizers
+    from transformers import AutoTokenizer
+    t = AutoTokenizer.from_pretrained(os.path.dirname(a.model), gguf_file=os.path.basename(a.model))
+    own = copy.deepcopy(t.backend_tokenizer)
+    own.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    out = []
+    samples = load_samples(a.assay)
+    for (subj, doc_id), r in sorted(samples.items()):
+        ctx = args_of(r)[0][0]
+        if t.encode(ctx, add_special_tokens=False) != own.encode(ctx, add_special_tokens=False).ids:
+            out.append([subj, doc_id])
+    print(f"{len(out)} of {len(samples)} contexts tokenize differently under transformers' GGUF tokenizer")
+    json.dump(out, open(a.json, "w"))
+
+
 def cmd_compare(a):
     A, L = load_samples(a.assay), load_samples(a.lmeval)
     keys = sorted(set(A) & set(L))
@@ -290,6 +313,8 @@ def cmd_compare(a):
     diffs, signed, centered, margins = [], [], [], []
     argmax_margin_flips = []
     prompt_mismatch = []
+    exclude = set(map(tuple, json.load(open(a.tokdiff)))) if a.tokdiff else set()
+    agree_same_tok = n_same_tok = 0
     for k in keys:
         ra, rl = A[k], L[k]
         la, ll_ = lls(ra), lls(rl)
@@ -299,6 +324,9 @@ def cmd_compare(a):
         s = by_subj.setdefault(k[0], [0, 0.0, 0.0, 0])
         s[0] += 1; s[1] += acc_a; s[2] += acc_l; s[3] += pa == pl
         agree += pa == pl
+        if k not in exclude:
+            n_same_tok += 1
+            agree_same_tok += pa == pl
         if args_key(ra) == args_key(rl):
             same_prompt += 1
         else:
@@ -333,6 +361,10 @@ def cmd_compare(a):
     print()
     print(f"accuracy difference (assay - lm-eval), micro: {100 * (tot_a - tot_l):+.2f} points")
     print(f"per-question agreement (same predicted option): {agree}/{n} = {100 * agree / n:.2f}%")
+    if exclude:
+        print(f"  on the {n_same_tok} questions both tokenize alike (--tokdiff): {agree_same_tok}/{n_same_tok} = "
+              f"{100 * agree_same_tok / max(1, n_same_tok):.2f}%; on the {n - n_same_tok} others: "
+              f"{agree - agree_same_tok}/{n - n_same_tok}")
     print(f"per-option |loglik difference| over {len(diffs)} options: max {diffs[-1]:.5f}, "
           f"mean {sum(diffs) / len(diffs):.5f}, median {diffs[len(diffs) // 2]:.5f}, "
           f"p99 {diffs[int(0.99 * (len(diffs) - 1))]:.5f}")
@@ -350,7 +382,8 @@ def cmd_compare(a):
     summary = {"n": n, "assay_acc": tot_a, "lmeval_acc": tot_l, "assay_macro": macro_a,
                "lmeval_macro": macro_l, "agreement": agree / n, "same_prompt": same_prompt,
                "ll_absdiff_max": diffs[-1], "ll_absdiff_mean": sum(diffs) / len(diffs),
-               "disagreements": [[k[0], k[1], m] for k, m in argmax_margin_flips]}
+               "disagreements": [[k[0], k[1], m] for k, m in argmax_margin_flips],
+               "same_tokens_n": n_same_tok, "same_tokens_agreement": agree_same_tok / max(1, n_same_tok)}
     if a.json:
         json.dump(summary, open(a.json, "w"), indent=1)
 
@@ -377,13 +410,17 @@ def main():
     p = sp.add_parser("compare")
     p.add_argument("--assay", required=True); p.add_argument("--lmeval", required=True)
     p.add_argument("--json")
+    p.add_argument("--tokdiff", help="JSON from `tokdiff`: also report agreement without those questions")
+    p = sp.add_parser("tokdiff")
+    p.add_argument("--assay", required=True); p.add_argument("--model", required=True)
+    p.add_argument("--json", required=True)
     p = sp.add_parser("compact")
     p.add_argument("--lmeval", required=True); p.add_argument("--out", required=True)
     a = ap.parse_args()
     if getattr(a, "limit", None) is not None and a.limit >= 1:
         a.limit = int(a.limit)
     {"prepare": cmd_prepare, "lmeval": cmd_lmeval, "gguf-probe": cmd_gguf_probe, "tokens": cmd_tokens,
-     "compare": cmd_compare, "compact": cmd_compact}[a.cmd](a)
+     "compare": cmd_compare, "compact": cmd_compact, "tokdiff": cmd_tokdiff}[a.cmd](a)
 
 
 if __name__ == "__main__":
