@@ -16,6 +16,10 @@
 #   professional_law, ~3 h]; HF_BATCH [4: 16 needs more than 24 GiB on the longest prompts].
 # Each shard's wall and CPU time (process, incl. model load) is appended to REF/shards.tsv, with
 # the date, the machine and the versions; its sum over shards is lm-eval's time for the full run.
+# To run it in the background on idle CPU only: `setsid nohup chrt -i 0 SCRIPT ... &` with
+# BACKGROUND=1, which also sets its session's autogroup to nice 19 (with the kernel's autogroups
+# on, every session gets an equal CPU share whatever its processes' policy, so SCHED_IDLE alone
+# still takes half of a 2-core machine from the foreground). Times measured so are not quiet.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 A_OUT=""
@@ -28,6 +32,7 @@ export SCRATCH HF_VENV HF_BATCH="${HF_BATCH:-4}" VENV="${VENV:-$HF_VENV}"
 PY="$VENV/bin/python"
 HELPER="$REPO/scripts/reference/mmlu_lm_eval_parity.py"
 mkdir -p "$SCRATCH/cache" "$REF"
+if [ "${BACKGROUND:-0}" = 1 ]; then echo 19 > /proc/self/autogroup 2>/dev/null || true; fi
 [ -f "$REF/shards.tsv" ] || printf 'date\tsubjects\tquestions\twall_s\tcpu_s\tmachine\tversions\n' > "$REF/shards.tsv"
 versions="$("$HF_VENV/bin/python" -c 'from importlib.metadata import version as v; print(", ".join(f"{p} {v(p)}" for p in ("lm_eval", "torch", "transformers", "gguf")))' 2>/dev/null || echo '?')"
 machine="$(nproc)-core $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
