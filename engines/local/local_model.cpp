@@ -601,10 +601,10 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
   const int64_t n_embd = forward_->hparams().n_embd;
   // Continuous batching: up to max_active sequences decode together, one token each per step;
   // as soon as one finishes its path is released and the next request is admitted, its prompt
-  // computed in the same forward pass as the others' next tokens. (Waves that wait for their
-  // longest member leave the batch nearly empty for most of a GSM8K-style run.) Each sequence's
-  // tokens do not depend on which others share its steps: rows are computed independently and a
-  // sampling RNG is seeded per request.
+  // computed in the same forward pass as the others' next tokens. (Fixed waves of 64 idled
+  // behind their longest member and pinned 64 prompts with no rows left for the answers.) Each
+  // sequence's tokens do not depend on which others share its steps: rows are computed
+  // independently and a sampling RNG is seeded per request.
   const size_t max_active = static_cast<size_t>(std::min<int32_t>(n_batch_, 64));
   std::deque<size_t> pending;
   for (size_t i = 0; i < requests.size(); ++i) pending.push_back(i);
