@@ -594,7 +594,7 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
     std::unique_ptr<StreamDecoder> decoder;
     std::mt19937_64 rng;
     int32_t prompt_len = 0;
-    int32_t max_new = 0;  // rows reserved for its answer
+    int32_t max_new = 0;  // rows its answer may still add (reserved at admission)
     bool done = false;
   };
   const int64_t n_vocab = forward_->hparams().n_vocab;
@@ -610,15 +610,11 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
   for (size_t i = 0; i < requests.size(); ++i) pending.push_back(i);
   std::list<Seq> seqs;
   std::vector<int32_t> created;
-  int32_t reserved = 0;  // rows the running sequences may still add
-  auto finish = [&](Seq& s) {
-    unpin_path(s.nodes);
-    if (!out[s.req].ok()) return;
-    GenerateResponse& resp = *out[s.req];
-    resp.text = s.text;
-    resp.usage.prompt_tokens = s.prompt_len;
-    resp.usage.completion_tokens = static_cast<int64_t>(s.generated.size());
-    resp.usage.reported = true;
+  // An admission that did not fit created rows that were never computed: take them out of the
+  // tree (last first, each a leaf by then) so no later lookup finds them.
+  auto forget_created_since = [&](size_t mark) {
+    for (size_t k = created.size(); k > mark; --k) cache_->discard(created[k - 1]);
+    created.resize(mark);
   };
   std::vector<float> logits_host;
   while (true) {
@@ -644,10 +640,7 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
       const size_t mark = created.size();
       auto nodes = pin_path(toks, &created);
       if (!nodes) {
-        // The rows this attempt created were never computed: take them out of the tree (last
-        // first, each a leaf by then) so no later lookup finds them.
-        for (size_t k = created.size(); k > mark; --k) cache_->discard(created[k - 1]);
-        created.resize(mark);
+        forget_created_since(mark);
         // With others running, wait for their rows; alone, it can never fit.
         if (!seqs.empty()) break;
         out[i] = resource_exhausted("prompt does not fit the KV cache");
@@ -658,16 +651,16 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
       // a newcomer is admitted only if all of them can (otherwise decoding could run out of rows
       // mid-answer). Alone it always can: n_ctx < the cache's rows.
       const int32_t grow = std::max(0, std::min(rq.params.max_gen_toks, n_ctx_ - static_cast<int32_t>(toks.size())));
+      int32_t reserved = 0;
+      for (const Seq& r : seqs) reserved += r.max_new;
       if (!seqs.empty() && cache_->pinned_rows() + reserved + grow > cache_->capacity()) {
         unpin_path(*nodes);
-        for (size_t k = created.size(); k > mark; --k) cache_->discard(created[k - 1]);
-        created.resize(mark);
+        forget_created_since(mark);
         break;
       }
       pending.pop_front();
       Seq& s = seqs.emplace_back();
       s.max_new = grow;
-      reserved += grow;
       s.req = i;
       s.nodes = std::move(*nodes);
       s.prompt_len = static_cast<int32_t>(toks.size());
@@ -781,15 +774,21 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
         cache_->pin(c);
         s.nodes.push_back(c);
         if (is_new) created.push_back(c);
-        if (s.max_new > 0) { --s.max_new; --reserved; }
+        if (s.max_new > 0) --s.max_new;
       }
     }
     // Finished sequences leave now, so their places (and rows) go to the next requests; the new
     // tokens of those that go on are computed with the admissions at the top of the loop.
     for (auto it = seqs.begin(); it != seqs.end();) {
       if (!it->done) { ++it; continue; }
-      reserved -= it->max_new;
-      finish(*it);
+      unpin_path(it->nodes);
+      if (out[it->req].ok()) {
+        GenerateResponse& resp = *out[it->req];
+        resp.text = it->text;
+        resp.usage.prompt_tokens = it->prompt_len;
+        resp.usage.completion_tokens = static_cast<int64_t>(it->generated.size());
+        resp.usage.reported = true;
+      }
       it = seqs.erase(it);
     }
   }

@@ -45,8 +45,6 @@ mapfile -t shards < <(grep -v '^\s*$' "$SHARDS")
 for subj in "${shards[@]}"; do
   if in_ref "$subj"; then continue; fi
   tag="$(tag_of "$subj")"
-  mkdir -p "$SCRATCH/none"
-  ln -sfn "$SCRATCH/none" "$SCRATCH/assay_$tag"   # the parity script's compare needs an assay side
   echo "$(date -u +%FT%TZ) shard start: $subj"
   # CPU time of the lm-eval process (children included) as the shell's `times` sees it.
   t0=$(date +%s.%N)

@@ -266,7 +266,7 @@ def args_key(r):
 def cmd_compact(a):
     """lm-eval's samples files → the committed reference: per subject, per question, the four
     options' log-likelihoods, lm-eval's acc, its prompt_hash (sha256 of the few-shot context) and a
-    hash of all (context, continuation) arguments. ~90 bytes per question instead of ~10 KB."""
+    hash of all (context, continuation) arguments. ~110 bytes per question instead of ~10 KB."""
     os.makedirs(a.out, exist_ok=True)
     by_subj = {}
     for (subj, doc_id), r in load_samples(a.lmeval).items():
@@ -307,6 +307,8 @@ def cmd_tokdiff(a):
 def cmd_compare(a):
     A, L = load_samples(a.assay), load_samples(a.lmeval)
     keys = sorted(set(A) & set(L))
+    if not keys:
+        sys.exit(f"compare: no question is in both {a.assay} ({len(A)}) and {a.lmeval} ({len(L)})")
     only = (len(set(A) - set(L)), len(set(L) - set(A)))
     by_subj = {}
     agree = same_prompt = 0

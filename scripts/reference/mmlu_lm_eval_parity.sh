@@ -140,8 +140,10 @@ if [ -n "${HF_VENV:-}" ]; then
   done
   echo "lm-eval hf wall: $(echo "$t1 - $t0" | bc) s (process, incl. GGUF dequantization)" | tee "$H_OUT/wall.txt"
   [ -z "${CACHE:-}" ] || grep -h "=== start\|Cached requests" "$SCRATCH/lmeval_hf_$TAG.log" | tee -a "$H_OUT/wall.txt"
-  echo "== assay vs lm-eval's HF backend on the dequantized GGUF =="
-  "$PY" "$HELPER" compare --assay "$A_OUT" --lmeval "$H_OUT" --json "$SCRATCH/compare_hf_$TAG.json" | grep -v '^| [a-z]'
+  if ls "$A_OUT"/samples_*.jsonl >/dev/null 2>&1; then
+    echo "== assay vs lm-eval's HF backend on the dequantized GGUF =="
+    "$PY" "$HELPER" compare --assay "$A_OUT" --lmeval "$H_OUT" --json "$SCRATCH/compare_hf_$TAG.json" | grep -v '^| [a-z]'
+  fi
   uptime
 fi
 
