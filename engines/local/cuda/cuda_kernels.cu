@@ -136,7 +136,12 @@ __global__ void __launch_bounds__(32 * kAttnWarps) attention_kernel(AttnLaunch a
   __syncthreads();
   const int32_t seq = a.token_seq[t];
   const int32_t* rows = a.rows + a.seq_offsets[seq];
-  const int n_kv = a.token_n_kv[t];
+  // This block's slice [lo, hi) of the token's KV rows: whole 32-row chunks, so a warp's chunk
+  // never straddles two blocks; trailing slices may be empty.
+  const int n_all = a.token_n_kv[t];
+  const int span = ((n_all + a.n_split - 1) / a.n_split + 31) & ~31;
+  const int lo = min(n_all, static_cast<int>(blockIdx.z) * span);
+  const int n_kv = min(n_all, lo + span);
   const int64_t koff = static_cast<int64_t>(g) * hd * (a.k_f16 ? 2 : 4);
   const int64_t voff = static_cast<int64_t>(g) * hd * (a.v_f16 ? 2 : 4);
   const auto* kb = static_cast<const uint8_t*>(a.k);
@@ -146,7 +151,7 @@ __global__ void __launch_bounds__(32 * kAttnWarps) attention_kernel(AttnLaunch a
 #pragma unroll
   for (int i = 0; i < kPer; ++i) acc[i] = 0.0f;
   float m = -INFINITY, l = 0.0f;
-  for (int j0 = 32 * warp; j0 < n_kv; j0 += 32 * kAttnWarps) {
+  for (int j0 = lo + 32 * warp; j0 < n_kv; j0 += 32 * kAttnWarps) {
     const int j = j0 + lane;
     const bool valid = j < n_kv;
     const int32_t row = valid ? rows[j] : 0;
@@ -212,12 +217,53 @@ __global__ void __launch_bounds__(32 * kAttnWarps) attention_kernel(AttnLaunch a
     f[w] = red_l[w] > 0.0f ? expf(red_m[w] - mx) : 0.0f;
     total += red_l[w] * f[w];
   }
+  if (a.n_split > 1) {
+    // An empty slice leaves (-inf, 0, zeros), which the merge weighs by 0.
+    float* pr = a.part + ((static_cast<int64_t>(blockIdx.x) * a.n_head + h) * a.n_split + blockIdx.z) * (hd + 2);
+    if (threadIdx.x == 0) {
+      pr[0] = mx;
+      pr[1] = total;
+    }
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+      float v = 0.0f;
+#pragma unroll
+      for (int w = 0; w < kAttnWarps; ++w) v += red_acc[w][d] * f[w];
+      pr[2 + d] = v;
+    }
+    return;
+  }
   const float inv = 1.0f / total;
   float* o = a.out + t * a.out_stride + static_cast<int64_t>(h) * hd;
   for (int d = threadIdx.x; d < hd; d += blockDim.x) {
     float v = 0.0f;
 #pragma unroll
     for (int w = 0; w < kAttnWarps; ++w) v += red_acc[w][d] * f[w];
+    o[d] = v * inv;
+  }
+}
+
+// Merges the split-KV slices of one (token, head) per block: the slices' softmaxes rescaled to
+// the common max, as the warps are merged above.
+__global__ void attention_merge_kernel(AttnLaunch a) {
+  const int64_t t = a.token_list ? a.token_list[blockIdx.x] : blockIdx.x;
+  const int h = blockIdx.y, hd = a.head_dim, ns = a.n_split;
+  const float* pr = a.part + (static_cast<int64_t>(blockIdx.x) * a.n_head + h) * ns * (hd + 2);
+  float mx = -INFINITY;
+  for (int z = 0; z < ns; ++z)
+    if (pr[z * (hd + 2) + 1] > 0.0f) mx = fmaxf(mx, pr[z * (hd + 2)]);
+  float total = 0.0f;
+  for (int z = 0; z < ns; ++z) {
+    const float l = pr[z * (hd + 2) + 1];
+    if (l > 0.0f) total += l * expf(pr[z * (hd + 2)] - mx);
+  }
+  const float inv = 1.0f / total;
+  float* o = a.out + t * a.out_stride + static_cast<int64_t>(h) * hd;
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float v = 0.0f;
+    for (int z = 0; z < ns; ++z) {
+      const float l = pr[z * (hd + 2) + 1];
+      if (l > 0.0f) v += pr[z * (hd + 2) + 2 + d] * expf(pr[z * (hd + 2)] - mx);
+    }
     o[d] = v * inv;
   }
 }
@@ -401,8 +447,13 @@ void launch_attention(const AttnLaunch& a, void* s) {
   const int kb = a.k_f16 ? 2 : 4;
   const bool vec8 = a.head_dim % 8 == 0 && aligned(a.k) && a.k_row_bytes % 16 == 0 &&
                     (static_cast<size_t>(a.head_dim) * kb) % 16 == 0;
-  dim3 grid(static_cast<unsigned>(a.n_tokens), static_cast<unsigned>(a.n_head));
+  ASSAY_CHECK_MSG(a.n_split >= 1 && a.n_split <= 65535 && (a.n_split == 1 || a.part),
+                  "CudaOps::attention: bad KV split");
+  dim3 grid(static_cast<unsigned>(a.n_tokens), static_cast<unsigned>(a.n_head),
+            static_cast<unsigned>(a.n_split));
   attention_kernel<<<grid, 32 * kAttnWarps, 0, st(s)>>>(a, vec8);
+  if (a.n_split > 1)
+    attention_merge_kernel<<<dim3(static_cast<unsigned>(a.n_tokens), static_cast<unsigned>(a.n_head)), 128, 0, st(s)>>>(a);
 }
 
 void launch_gather_kv_heads(const void* cache, bool f16, size_t rb, const int32_t* rows, int64_t n,

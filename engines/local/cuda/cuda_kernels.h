@@ -40,6 +40,13 @@ struct AttnLaunch {
   float scale;
   float* out;
   int64_t out_stride;
+  // Split-KV (flash-decoding): with n_split > 1 each (token, head) is n_split blocks, each over
+  // its own slice of the KV rows, writing (max, sum, unnormalised output) to
+  // part[((i * n_head + h) * n_split + z) * (head_dim + 2)] (i: index in the launch), and a
+  // second kernel merges the slices into out. Decode steps have too few (token, head) blocks to
+  // fill the SMs otherwise.
+  int n_split = 1;
+  float* part = nullptr;
 };
 void launch_attention(const AttnLaunch& a, void* stream);
 // Prefill attention through GEMMs (cuda_ops.cpp): the pieces around them.

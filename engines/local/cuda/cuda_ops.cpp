@@ -39,6 +39,7 @@ class CudaOps final : public Ops {
     cudaDeviceProp prop{};
     CU(cudaGetDeviceProperties(&prop, o.device));
     name_ = std::string("cuda:") + prop.name;
+    sm_count_ = prop.multiProcessorCount;
     CU(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CU(cudaEventCreateWithFlags(&staged_, cudaEventDisableTiming));
     CUBLAS(cublasCreate(&blas_));
@@ -58,7 +59,7 @@ class CudaOps final : public Ops {
     cudaFree(wtile_);
     cudaFree(xbf_);
     cudaFree(xpack_);
-    for (void* b : {kvb_, qb_, s_, p_}) cudaFree(b);
+    for (void* b : {kvb_, qb_, s_, p_, part_}) cudaFree(b);
     cudaFree(lp_dev_);
     cudaFreeHost(lp_host_);
     cudaEventDestroy(staged_);
@@ -218,6 +219,12 @@ class CudaOps final : public Ops {
         w.token_list = d + nr + ns + 2 * n_tokens;
         w.n_tokens = static_cast<int64_t>(rest.size());
       }
+      int max_kv = 0;
+      for (int32_t t : rest) max_kv = std::max(max_kv, layout.token_n_kv[t]);
+      w.n_split = attention_splits(w.n_tokens * p.n_head, max_kv);
+      if (w.n_split > 1)
+        w.part = static_cast<float*>(scratch(&part_, &part_cap_, sizeof(float) * w.n_tokens * p.n_head *
+                                                                     w.n_split * (p.head_dim + 2)));
       cuda::launch_attention(w, stream_);
       after_launch("attention");
     }
@@ -269,6 +276,14 @@ class CudaOps final : public Ops {
   static constexpr int64_t kLpRows = 4096;
   static constexpr int64_t kAttnGemmMinTokens = 32;
   static constexpr size_t kAttnScoreBytes = size_t{768} << 20;
+
+  // Blocks per (token, head) of the attention kernel: enough to give every SM two blocks, but
+  // at least 256 KV rows (one row per thread) per block; options.attn_splits overrides.
+  int attention_splits(int64_t blocks, int max_kv) const {
+    if (opt_.attn_splits > 0) return opt_.attn_splits;
+    const int64_t want = (2 * static_cast<int64_t>(sm_count_) + blocks - 1) / std::max<int64_t>(blocks, 1);
+    return static_cast<int>(std::clamp<int64_t>(std::min<int64_t>(want, max_kv / 256), 1, 64));
+  }
 
   // Kernel launch errors surface at the launch; execution errors at the next synchronizing call.
   void after_launch(const char* op) {
@@ -455,6 +470,9 @@ class CudaOps final : public Ops {
   size_t xpack_cap_ = 0;
   void *kvb_ = nullptr, *qb_ = nullptr, *s_ = nullptr, *p_ = nullptr;
   size_t kvb_cap_ = 0, qb_cap_ = 0, s_cap_ = 0, p_cap_ = 0;
+  void* part_ = nullptr;
+  size_t part_cap_ = 0;
+  int sm_count_ = 1;
   float* lp_dev_ = nullptr;
   float* lp_host_ = nullptr;
   std::vector<int32_t> meta_tmp_;

@@ -14,8 +14,10 @@
 // rounded to BF16; F32 weights use an FP32 GEMM).
 // attention: runs of >= 32 consecutive tokens of one sequence (prefill) gather their KV rows and
 // run S = QK^T, a masked softmax and PV as batched F16 GEMMs (F32 accumulation); other tokens
-// use a kernel with one block per (token, head) whose warps split the KV rows. With an F16
-// cache, q is rounded to F16 as CpuOps does.
+// use a kernel with one block per (token, head) whose warps split the KV rows; when that is too
+// few blocks for the SMs (decode of a few sequences over long contexts), each (token, head) is
+// split over several blocks by KV rows and a second kernel merges their partial softmaxes
+// (flash-decoding). With an F16 cache, q is rounded to F16 as CpuOps does.
 // Unlike CpuOps, a row's result is not bit-identical across batch compositions: the GEMV/GEMM
 // and attention paths round differently, within BF16/F16 tolerance.
 //
@@ -35,6 +37,10 @@ struct CudaOpsOptions {
   int gemv_max_tokens = 4;
   // Bytes of the BF16 weight tile the GEMM path dequantizes into.
   size_t gemm_tile_bytes = size_t{128} << 20;
+  // Split-KV blocks per (token, head) in the non-GEMM attention path: 0 picks from the SM
+  // count, the batch and the context; N forces N (tests use it to reach the merge on small
+  // inputs).
+  int attn_splits = 0;
 };
 
 // Whether at least one CUDA device can be used (false without a driver or device).

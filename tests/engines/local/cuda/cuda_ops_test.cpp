@@ -223,6 +223,19 @@ TEST_F(CudaOpsTest, StoreRowsF32AndF16MatchCpu) {
 
 // Three sequences sharing a 40-row prefix (rows scattered over the cache), each with its own
 // tail; queries attend to prefixes of various lengths.
+// Random K and V caches of n_cache rows of width kvw in type kv (floats from seeds seed, seed + 1).
+std::pair<std::vector<uint8_t>, std::vector<uint8_t>> random_kv_cache(GgmlType kv, int64_t n_cache,
+                                                                      int64_t kvw, uint32_t seed) {
+  const size_t rb = static_cast<size_t>(ggml_row_bytes(kv, kvw));
+  std::vector<uint8_t> kc(rb * n_cache), vc(rb * n_cache);
+  const auto kf = random_floats(n_cache * kvw, seed), vf = random_floats(n_cache * kvw, seed + 1);
+  for (int64_t r = 0; r < n_cache; ++r) {
+    quantize_row(kv, kf.data() + r * kvw, kc.data() + r * rb, kvw);
+    quantize_row(kv, vf.data() + r * kvw, vc.data() + r * rb, kvw);
+  }
+  return {std::move(kc), std::move(vc)};
+}
+
 TEST_F(CudaOpsTest, AttentionGqaSharedPrefixMatchesCpu) {
   std::mt19937 rng(7);
   struct Shape {
@@ -249,12 +262,7 @@ TEST_F(CudaOpsTest, AttentionGqaSharedPrefixMatchesCpu) {
       std::vector<int32_t> token_n_kv = {1, 40, 41, 77, 110, 3, 64, 150, 190};
       const int64_t n_tok = static_cast<int64_t>(token_seq.size());
       const size_t rb = static_cast<size_t>(ggml_row_bytes(kv, kvw));
-      std::vector<uint8_t> kc(rb * n_cache), vc(rb * n_cache);
-      const auto kf = random_floats(n_cache * kvw, 8), vf = random_floats(n_cache * kvw, 9);
-      for (int64_t r = 0; r < n_cache; ++r) {
-        quantize_row(kv, kf.data() + r * kvw, kc.data() + r * rb, kvw);
-        quantize_row(kv, vf.data() + r * kvw, vc.data() + r * rb, kvw);
-      }
+      const auto [kc, vc] = random_kv_cache(kv, n_cache, kvw, 8);
       const int64_t qs = qw + 8, os = qw + 4;
       const auto q = random_floats(n_tok * qs, 10, -2.0f, 2.0f);
       AttentionLayout layout{rows, offsets, token_seq, token_n_kv};
@@ -274,6 +282,63 @@ TEST_F(CudaOpsTest, AttentionGqaSharedPrefixMatchesCpu) {
                                    << " " << tname(kv) << " token " << t << " elem " << i;
         }
         ASSERT_TRUE(std::isnan(got[t * os + qw])) << "wrote into the out stride gap";
+      }
+    }
+  }
+}
+
+// Split-KV decode (flash-decoding): forced splits, including slices left empty by short
+// contexts, and the automatic choice on a long context, against CpuOps.
+TEST_F(CudaOpsTest, AttentionSplitKvMatchesCpu) {
+  struct Shape {
+    int n_head, n_head_kv, head_dim;
+  };
+  std::mt19937 rng(11);
+  for (Shape sh : {Shape{32, 8, 128}, Shape{6, 3, 64}}) {
+    for (GgmlType kv : {GgmlType::F16, GgmlType::F32}) {
+      const int64_t n_cache = 5000;
+      const int64_t kvw = static_cast<int64_t>(sh.n_head_kv) * sh.head_dim;
+      const int64_t qw = static_cast<int64_t>(sh.n_head) * sh.head_dim;
+      std::vector<int32_t> perm(n_cache);
+      std::iota(perm.begin(), perm.end(), 0);
+      std::shuffle(perm.begin(), perm.end(), rng);
+      // Two sequences sharing 1,000 rows; decode tokens (< 32 per sequence, so no GEMM path).
+      std::vector<int32_t> rows(perm.begin(), perm.begin() + 4600), offsets = {0, 4600};
+      rows.insert(rows.end(), perm.begin(), perm.begin() + 1000);
+      rows.insert(rows.end(), perm.begin() + 4600, perm.end());
+      offsets.push_back(static_cast<int32_t>(rows.size()));
+      const std::vector<int32_t> token_seq = {0, 1, 0, 1, 0};
+      const std::vector<int32_t> token_n_kv = {4600, 1400, 1, 33, 257};
+      const int64_t n_tok = static_cast<int64_t>(token_seq.size());
+      const size_t rb = static_cast<size_t>(ggml_row_bytes(kv, kvw));
+      const auto [kc, vc] = random_kv_cache(kv, n_cache, kvw, 41);
+      const int64_t os = qw + 4;
+      // Sharp softmaxes (large q) so a misweighted slice shows.
+      const auto q = random_floats(n_tok * qw, 43, -4.0f, 4.0f);
+      AttentionLayout layout{rows, offsets, token_seq, token_n_kv};
+      AttentionParams p{sh.n_head, sh.n_head_kv, sh.head_dim, 0.0f};
+      std::vector<float> want(n_tok * os, kNaN);
+      cpu_.attention(q.data(), TensorRef{kc.data(), kv, kvw, n_cache, rb}, TensorRef{vc.data(), kv, kvw, n_cache, rb},
+                     layout, p, want.data(), 0, os);
+      const float* dq = dev(q);
+      const TensorRef dk{dev(kc), kv, kvw, n_cache, rb}, dv{dev(vc), kv, kvw, n_cache, rb};
+      for (int splits : {0, 1, 2, 3, 7, 40}) {
+        CudaOpsOptions o;
+        o.attn_splits = splits;
+        auto ops = make_cuda_ops(o);
+        float* gout = dev_nan(n_tok * os);
+        ops->attention(dq, dk, dv, layout, p, gout, 0, os);
+        ops->synchronize();
+        auto got = down(gout, want.size());
+        for (int64_t t = 0; t < n_tok; ++t) {
+          for (int64_t i = 0; i < qw; ++i) {
+            const float g = got[t * os + i], w = want[t * os + i];
+            ASSERT_TRUE(std::isfinite(g)) << "splits " << splits << " token " << t << " elem " << i << " not written";
+            ASSERT_NEAR(g, w, 2e-5f) << "splits " << splits << " heads " << sh.n_head << "/" << sh.n_head_kv
+                                     << " " << tname(kv) << " token " << t << " elem " << i;
+          }
+          ASSERT_TRUE(std::isnan(got[t * os + qw])) << "wrote into the out stride gap";
+        }
       }
     }
   }
@@ -306,12 +371,7 @@ TEST_F(CudaOpsTest, AttentionPrefillRunsMatchCpu) {
       for (int i = 0; i < 40; ++i) token_seq.push_back(1), token_n_kv.push_back(51 + i);
       const int64_t n_tok = static_cast<int64_t>(token_seq.size());
       const size_t rb = static_cast<size_t>(ggml_row_bytes(kv, kvw));
-      std::vector<uint8_t> kc(rb * n_cache), vc(rb * n_cache);
-      const auto kf = random_floats(n_cache * kvw, 31), vf = random_floats(n_cache * kvw, 32);
-      for (int64_t r = 0; r < n_cache; ++r) {
-        quantize_row(kv, kf.data() + r * kvw, kc.data() + r * rb, kvw);
-        quantize_row(kv, vf.data() + r * kvw, vc.data() + r * rb, kvw);
-      }
+      const auto [kc, vc] = random_kv_cache(kv, n_cache, kvw, 31);
       const int64_t os = qw + 4;
       const auto q = random_floats(n_tok * qw, 33, -2.0f, 2.0f);
       AttentionLayout layout{rows, offsets, token_seq, token_n_kv};
