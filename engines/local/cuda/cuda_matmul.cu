@@ -30,6 +30,23 @@ __global__ void embed_kernel(const uint8_t* table, size_t row_bytes, int64_t ne0
   }
 }
 
+// Sums the lanes' partial dot products and stores rows row0.. (those below ne1), plus bias.
+template <int kRows, int NT>
+__device__ __forceinline__ void warp_store(float (&acc)[kRows][NT], int lane, int64_t row0, int64_t ne1,
+                                           const float* bias, float* out, int64_t os) {
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+    for (int t = 0; t < NT; ++t) {
+      float s = acc[r][t];
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+      const int64_t row = row0 + r;
+      if (lane == 0 && row < ne1) out[t * os + row] = bias ? s + bias[row] : s;
+    }
+  }
+}
+
 // One warp per kRows output rows, NT tokens at once: the weight is read once for all tokens, and
 // each activation value loaded (8 floats per chunk) serves kRows rows, which keeps L1 traffic
 // for activations below the weight traffic even for 4-bit blocks. Each lane decodes kUnroll
@@ -99,17 +116,32 @@ __global__ void __launch_bounds__(32 * kGemvWarps) gemv_kernel(const uint8_t* w,
       }
     }
   }
+  warp_store<kRows, NT>(acc, lane, row0, ne1, bias, out, os);
+}
+
+// Q4_K through Q4KWide (cuda_quants.cuh): a warp per 4 rows, lanes over 32-value steps.
+template <int NT>
+__global__ void __launch_bounds__(32 * kGemvWarps) gemv_q4k_kernel(const uint8_t* w, size_t row_bytes,
+                                                                   int64_t ne0, int64_t ne1,
+                                                                   const float* x, int64_t xs,
+                                                                   const float* bias, float* out,
+                                                                   int64_t os) {
+  constexpr int kRows = 4;
+  const int lane = threadIdx.x & 31;
+  const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kGemvWarps + threadIdx.x / 32) * kRows;
+  if (row0 >= ne1) return;
+  const uint8_t* wr[kRows];
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
+  for (int r = 0; r < kRows; ++r) wr[r] = w + min(row0 + r, ne1 - 1) * row_bytes;
+  float acc[kRows][NT];
 #pragma unroll
-    for (int t = 0; t < NT; ++t) {
-      float s = acc[r][t];
+  for (int r = 0; r < kRows; ++r)
 #pragma unroll
-      for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-      const int64_t row = row0 + r;
-      if (lane == 0 && row < ne1) out[t * os + row] = bias ? s + bias[row] : s;
-    }
-  }
+    for (int t = 0; t < NT; ++t) acc[r][t] = 0.0f;
+  const int64_t steps = ne0 / 256 * Q4KWide::kStepsPerBlock;
+#pragma unroll 2
+  for (int64_t i = lane; i < steps; i += 32) q4k_wide_step<kRows, NT>(wr, i, x, xs, acc);
+  warp_store<kRows, NT>(acc, lane, row0, ne1, bias, out, os);
 }
 
 template <class D>
@@ -170,6 +202,17 @@ void launch_gemv(GgmlType type, const void* w, size_t row_bytes, int64_t ne0, in
   ASSAY_CHECK(n_tokens >= 1 && n_tokens <= 4);
   const bool vec_ok = aligned16(w) && row_bytes % 16 == 0;
   const auto* wb = static_cast<const uint8_t*>(w);
+  if (type == GgmlType::Q4_K && vec_ok && ne0 % 256 == 0 && xs % 4 == 0 && aligned16(x)) {
+    constexpr int kRowsPerBlock = kGemvWarps * 4;
+    const unsigned grid = static_cast<unsigned>((ne1 + kRowsPerBlock - 1) / kRowsPerBlock);
+    switch (n_tokens) {
+      case 1: gemv_q4k_kernel<1><<<grid, 32 * kGemvWarps, 0, st(s)>>>(wb, row_bytes, ne0, ne1, x, xs, bias, out, os); break;
+      case 2: gemv_q4k_kernel<2><<<grid, 32 * kGemvWarps, 0, st(s)>>>(wb, row_bytes, ne0, ne1, x, xs, bias, out, os); break;
+      case 3: gemv_q4k_kernel<3><<<grid, 32 * kGemvWarps, 0, st(s)>>>(wb, row_bytes, ne0, ne1, x, xs, bias, out, os); break;
+      default: gemv_q4k_kernel<4><<<grid, 32 * kGemvWarps, 0, st(s)>>>(wb, row_bytes, ne0, ne1, x, xs, bias, out, os); break;
+    }
+    return;
+  }
   const bool ok = ASSAY_CUDA_DISPATCH(type, {
     constexpr int kRowsPerBlock = kGemvWarps * gemv_rows<D>();
     const unsigned grid = static_cast<unsigned>((ne1 + kRowsPerBlock - 1) / kRowsPerBlock);

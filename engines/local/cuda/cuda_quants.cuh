@@ -4,7 +4,7 @@
 // row positions p0..p0+3 and v[4..8) at p1..p1+3. The chunk shapes follow each format's nibble
 // layout so that the 32 lanes of a warp read consecutive bytes of a block (coalesced), and the
 // positions always come in aligned runs of 4 so activations can be read as float4.
-// Products are rounded separately (__fmul_rn) where ggml's reference does "d * q - m" so that
+// Products are rounded separately (fmul_rn) where ggml's reference does "d * q - m" so that
 // nvcc's FMA contraction does not make dequantized values differ from quants.cpp.
 #pragma once
 
@@ -15,12 +15,55 @@
 
 namespace assay::cuda {
 
-__device__ __forceinline__ float h2f(const uint8_t* p) {
+// The device intrinsics, and their IEEE meaning in host code: tests/engines/local/cuda/
+// cuda_host_test.cpp runs the decoders and the GEMV lane steps on the CPU, where CI can check
+// them (built with -ffp-contract=off, so products stay separately rounded as on the device).
+__host__ __device__ __forceinline__ float fmul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+__host__ __device__ __forceinline__ float fadd_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+__host__ __device__ __forceinline__ float fsub_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+__host__ __device__ __forceinline__ float bits_to_float(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
+  float f;
+  __builtin_memcpy(&f, &u, sizeof f);
+  return f;
+#endif
+}
+
+template <class T>
+__host__ __device__ __forceinline__ T ldg(const T* p) {
+#if defined(__CUDA_ARCH__)
+  return __ldg(p);
+#else
+  return *p;
+#endif
+}
+
+__host__ __device__ __forceinline__ float h2f(const uint8_t* p) {
   const uint16_t u = static_cast<uint16_t>(p[0] | (p[1] << 8));
   return __half2float(__ushort_as_half(u));
 }
 
-__device__ __forceinline__ void scale_min_k4(int j, const uint8_t* q, int* d, int* m) {
+__host__ __device__ __forceinline__ void scale_min_k4(int j, const uint8_t* q, int* d, int* m) {
   if (j < 4) {
     *d = q[j] & 63;
     *m = q[j + 4] & 63;
@@ -34,7 +77,7 @@ __device__ __forceinline__ void scale_min_k4(int j, const uint8_t* q, int* d, in
 struct DqQ4_0 {
   static constexpr bool kPlain = false;
   static constexpr int kQK = 32, kBytes = 18, kChunks = 4;
-  __device__ static void get(const uint8_t* b, int c, float v[8], int* p0, int* p1) {
+  __host__ __device__ static void get(const uint8_t* b, int c, float v[8], int* p0, int* p1) {
     const float d = h2f(b);
     const uint8_t* qs = b + 2 + 4 * c;
 #pragma unroll
@@ -51,14 +94,14 @@ struct DqQ4_0 {
 struct DqQ4_1 {
   static constexpr bool kPlain = false;
   static constexpr int kQK = 32, kBytes = 20, kChunks = 4;
-  __device__ static void get(const uint8_t* b, int c, float v[8], int* p0, int* p1) {
+  __host__ __device__ static void get(const uint8_t* b, int c, float v[8], int* p0, int* p1) {
     const float d = h2f(b), m = h2f(b + 2);
     const uint32_t qs = *reinterpret_cast<const uint32_t*>(b + 4 + 4 * c);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int q = (qs >> (8 * i)) & 0xFF;
-      v[i] = __fadd_rn(__fmul_rn(static_cast<float>(q & 15), d), m);
-      v[4 + i] = __fadd_rn(__fmul_rn(static_cast<float>(q >> 4), d), m);
+      v[i] = fadd_rn(fmul_rn(static_cast<float>(q & 15), d), m);
+      v[4 + i] = fadd_rn(fmul_rn(static_cast<float>(q >> 4), d), m);
     }
     *p0 = 4 * c;
     *p1 = 16 + 4 * c;
@@ -68,7 +111,7 @@ struct DqQ4_1 {
 struct DqQ8_0 {
   static constexpr bool kPlain = false;
   static constexpr int kQK = 32, kBytes = 34, kChunks = 4;
-  __device__ static void get(const uint8_t* b, int c, float v[8], int* p0, int* p1) {
+  __host__ __device__ static void get(const uint8_t* b, int c, float v[8], int* p0, int* p1) {
     const float d = h2f(b);
     const uint16_t* qs = reinterpret_cast<const uint16_t*>(b + 2 + 8 * c);
 #pragma unroll
@@ -85,7 +128,7 @@ struct DqQ8_0 {
 struct DqQ4_K {
   static constexpr bool kPlain = false;
   static constexpr int kQK = 256, kBytes = 144, kChunks = 32;
-  __device__ static void get(const uint8_t* b, int c, float v[8], int* p0, int* p1) {
+  __host__ __device__ static void get(const uint8_t* b, int c, float v[8], int* p0, int* p1) {
     const float d = h2f(b), dmin = h2f(b + 2);
     const int c4 = c >> 3, l0 = 4 * (c & 7);
     int sc0, m0, sc1, m1;
@@ -96,8 +139,8 @@ struct DqQ4_K {
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int q = (qs >> (8 * i)) & 0xFF;
-      v[i] = __fsub_rn(__fmul_rn(d1, static_cast<float>(q & 15)), mm1);
-      v[4 + i] = __fsub_rn(__fmul_rn(d2, static_cast<float>(q >> 4)), mm2);
+      v[i] = fsub_rn(fmul_rn(d1, static_cast<float>(q & 15)), mm1);
+      v[4 + i] = fsub_rn(fmul_rn(d2, static_cast<float>(q >> 4)), mm2);
     }
     *p0 = 64 * c4 + l0;
     *p1 = 64 * c4 + 32 + l0;
@@ -107,7 +150,7 @@ struct DqQ4_K {
 struct DqQ5_K {
   static constexpr bool kPlain = false;
   static constexpr int kQK = 256, kBytes = 176, kChunks = 32;
-  __device__ static void get(const uint8_t* b, int c, float v[8], int* p0, int* p1) {
+  __host__ __device__ static void get(const uint8_t* b, int c, float v[8], int* p0, int* p1) {
     const float d = h2f(b), dmin = h2f(b + 2);
     const int c4 = c >> 3, l0 = 4 * (c & 7);
     int sc0, m0, sc1, m1;
@@ -122,8 +165,8 @@ struct DqQ5_K {
       const int h = (qh >> (8 * i)) & 0xFF;
       const int lo = (q & 15) + ((h >> (2 * c4)) & 1 ? 16 : 0);
       const int hi = (q >> 4) + ((h >> (2 * c4 + 1)) & 1 ? 16 : 0);
-      v[i] = __fsub_rn(__fmul_rn(d1, static_cast<float>(lo)), mm1);
-      v[4 + i] = __fsub_rn(__fmul_rn(d2, static_cast<float>(hi)), mm2);
+      v[i] = fsub_rn(fmul_rn(d1, static_cast<float>(lo)), mm1);
+      v[4 + i] = fsub_rn(fmul_rn(d2, static_cast<float>(hi)), mm2);
     }
     *p0 = 64 * c4 + l0;
     *p1 = 64 * c4 + 32 + l0;
@@ -133,7 +176,7 @@ struct DqQ5_K {
 struct DqQ6_K {
   static constexpr bool kPlain = false;
   static constexpr int kQK = 256, kBytes = 210, kChunks = 32;
-  __device__ static void get(const uint8_t* b, int c, float v[8], int* p0, int* p1) {
+  __host__ __device__ static void get(const uint8_t* b, int c, float v[8], int* p0, int* p1) {
     const float d = h2f(b + 208);
     const int h = c >> 4, k = c & 15, g = k >> 3, l0 = 4 * (k & 7);
     const uint8_t* ql = b + 64 * h + 32 * g + l0;
@@ -159,8 +202,8 @@ struct DqQ6_K {
 struct DqF32 {
   static constexpr bool kPlain = true;
   static constexpr int kElem = 4;
-  __device__ static float one(const uint8_t* p) { return *reinterpret_cast<const float*>(p); }
-  __device__ static void eight(const uint8_t* p, float v[8]) {
+  __host__ __device__ static float one(const uint8_t* p) { return *reinterpret_cast<const float*>(p); }
+  __host__ __device__ static void eight(const uint8_t* p, float v[8]) {
     const float4 a = *reinterpret_cast<const float4*>(p), b = *reinterpret_cast<const float4*>(p + 16);
     v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
   }
@@ -168,10 +211,9 @@ struct DqF32 {
 struct DqF16 {
   static constexpr bool kPlain = true;
   static constexpr int kElem = 2;
-  __device__ static float one(const uint8_t* p) {
-    return __half2float(*reinterpret_cast<const __half*>(p));
-  }
-  __device__ static void eight(const uint8_t* p, float v[8]) {
+  __host__ __device__ static float one(const uint8_t* p) { return h2f(p); }
+  __host__ __device__ static void eight(const uint8_t* p, float v[8]) {
+#if defined(__CUDA_ARCH__)
     const uint4 u = *reinterpret_cast<const uint4*>(p);
     const __half2* h = reinterpret_cast<const __half2*>(&u);
 #pragma unroll
@@ -180,21 +222,24 @@ struct DqF16 {
       v[2 * i] = f.x;
       v[2 * i + 1] = f.y;
     }
+#else  // the type pun above is not defined behaviour for g++, which folded it to zeros
+    for (int i = 0; i < 8; ++i) v[i] = h2f(p + 2 * i);
+#endif
   }
 };
 struct DqBF16 {
   static constexpr bool kPlain = true;
   static constexpr int kElem = 2;
-  __device__ static float one(const uint8_t* p) {
-    return __uint_as_float(static_cast<uint32_t>(*reinterpret_cast<const uint16_t*>(p)) << 16);
+  __host__ __device__ static float one(const uint8_t* p) {
+    return bits_to_float(static_cast<uint32_t>(*reinterpret_cast<const uint16_t*>(p)) << 16);
   }
-  __device__ static void eight(const uint8_t* p, float v[8]) {
+  __host__ __device__ static void eight(const uint8_t* p, float v[8]) {
     const uint4 u = *reinterpret_cast<const uint4*>(p);
     const uint32_t w[4] = {u.x, u.y, u.z, u.w};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      v[2 * i] = __uint_as_float(w[i] << 16);
-      v[2 * i + 1] = __uint_as_float(w[i] & 0xFFFF0000u);
+      v[2 * i] = bits_to_float(w[i] << 16);
+      v[2 * i + 1] = bits_to_float(w[i] & 0xFFFF0000u);
     }
   }
 };
@@ -203,7 +248,7 @@ struct DqBF16 {
 // tail chunk of a plain row whose length is not a multiple of 8). `vec_ok`: plain rows are
 // 16-byte aligned, so full chunks may use vector loads.
 template <class D>
-__device__ __forceinline__ int get_chunk(const uint8_t* row, int64_t i, int64_t ne0, bool vec_ok,
+__host__ __device__ __forceinline__ int get_chunk(const uint8_t* row, int64_t i, int64_t ne0, bool vec_ok,
                                          float v[8], int* p0, int* p1) {
   if constexpr (D::kPlain) {
     const int64_t e = 8 * i;
@@ -232,6 +277,86 @@ template <class D>
 __host__ __device__ constexpr int64_t chunks_per_row(int64_t ne0) {
   if constexpr (D::kPlain) return (ne0 + 7) / 8;
   else return ne0 / D::kQK * D::kChunks;
+}
+
+// Q4_K in the GEMV, 32 values of one row per lane step: one 16-byte load of quants and three
+// words of scales. Through the 8-value chunks above a lane spends about 11 load instructions on
+// every 4 bytes of quants (the half scales and the packed 6-bit scales byte by byte), which made
+// the Q4_K GEMV instruction-bound: as slow as BF16 on the H200 with 3.6x fewer bytes.
+// Step i of a row: block i / 8; sub-blocks 2 c4 (low nibbles) and 2 c4 + 1 (high) with
+// c4 = (i / 2) % 4; quant bytes 16 hh .. 16 hh + 15 of that pair's 32 (hh = i % 2). Values are
+// those of DqQ4_K::get (same rounding), summed in another order.
+struct Q4KWide {
+  static constexpr int kStepsPerBlock = 8;
+};
+
+__host__ __device__ __forceinline__ int byte_of3(uint32_t s0, uint32_t s1, uint32_t s2, int k) {
+  const uint32_t w = k < 4 ? s0 : (k < 8 ? s1 : s2);
+  return static_cast<int>((w >> (8 * (k & 3))) & 0xFF);
+}
+
+// acc[r][t] += sum over step i's 32 values of row wr[r] times x[t * xs + position].
+// Rows must be 16-byte aligned (blocks are 144 bytes), as must x rows (xs % 4 == 0).
+template <int R, int NT>
+__host__ __device__ __forceinline__ void q4k_wide_step(const uint8_t* const* wr, int64_t i,
+                                                       const float* x, int64_t xs,
+                                                       float (*acc)[NT]) {
+  const int64_t blk = i >> 3;
+  const int c4 = static_cast<int>((i >> 1) & 3), hh = static_cast<int>(i & 1);
+  uint4 q[R];
+  float d1[R], m1[R], d2[R], m2[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const uint8_t* b = wr[r] + blk * 144;
+    q[r] = ldg(reinterpret_cast<const uint4*>(b + 16 + 32 * c4 + 16 * hh));
+    const uint32_t dm = ldg(reinterpret_cast<const uint32_t*>(b));
+    const uint32_t s0 = ldg(reinterpret_cast<const uint32_t*>(b + 4));
+    const uint32_t s1 = ldg(reinterpret_cast<const uint32_t*>(b + 8));
+    const uint32_t s2 = ldg(reinterpret_cast<const uint32_t*>(b + 12));
+    const float d = __half2float(__ushort_as_half(static_cast<unsigned short>(dm & 0xFFFF)));
+    const float dmin = __half2float(__ushort_as_half(static_cast<unsigned short>(dm >> 16)));
+    // scale_min_k4 for j = 2 c4 and 2 c4 + 1 on the 12 scale bytes.
+    int sc0, mn0, sc1, mn1;
+    if (c4 < 2) {
+      const int j = 2 * c4;
+      sc0 = byte_of3(s0, s1, s2, j) & 63;
+      mn0 = byte_of3(s0, s1, s2, j + 4) & 63;
+      sc1 = byte_of3(s0, s1, s2, j + 1) & 63;
+      mn1 = byte_of3(s0, s1, s2, j + 5) & 63;
+    } else {
+      const int j = 2 * c4;
+      sc0 = (byte_of3(s0, s1, s2, j + 4) & 0xF) | ((byte_of3(s0, s1, s2, j - 4) >> 6) << 4);
+      mn0 = (byte_of3(s0, s1, s2, j + 4) >> 4) | ((byte_of3(s0, s1, s2, j) >> 6) << 4);
+      sc1 = (byte_of3(s0, s1, s2, j + 5) & 0xF) | ((byte_of3(s0, s1, s2, j - 3) >> 6) << 4);
+      mn1 = (byte_of3(s0, s1, s2, j + 5) >> 4) | ((byte_of3(s0, s1, s2, j + 1) >> 6) << 4);
+    }
+    d1[r] = d * sc0;
+    m1[r] = dmin * mn0;
+    d2[r] = d * sc1;
+    m2[r] = dmin * mn1;
+  }
+  const int64_t pos = blk * 256 + 64 * c4 + 16 * hh;
+#pragma unroll
+  for (int g = 0; g < 4; ++g) {
+#pragma unroll
+    for (int t = 0; t < NT; ++t) {
+      const float4 a = ldg(reinterpret_cast<const float4*>(x + t * xs + pos + 4 * g));
+      const float4 b = ldg(reinterpret_cast<const float4*>(x + t * xs + pos + 32 + 4 * g));
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        const uint32_t w = g == 0 ? q[r].x : g == 1 ? q[r].y : g == 2 ? q[r].z : q[r].w;
+        float lo[4], hi[4];
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          const int qb = static_cast<int>((w >> (8 * k)) & 0xFF);
+          lo[k] = fsub_rn(fmul_rn(d1[r], static_cast<float>(qb & 15)), m1[r]);
+          hi[k] = fsub_rn(fmul_rn(d2[r], static_cast<float>(qb >> 4)), m2[r]);
+        }
+        acc[r][t] += lo[0] * a.x + lo[1] * a.y + lo[2] * a.z + lo[3] * a.w +
+                     hi[0] * b.x + hi[1] * b.y + hi[2] * b.z + hi[3] * b.w;
+      }
+    }
+  }
 }
 
 // Runs `body` with D bound to the decoder of `type`; returns false for unsupported types.

@@ -1,0 +1,178 @@
+// The CUDA backend's weight decoders and GEMV lane steps, run on the host. cuda_quants.cuh is
+// __host__ __device__, so this checks, without a GPU (here and in CI), the block layouts every
+// weight-reading kernel relies on: each 8-value chunk against quants.cpp's dequantization bit for
+// bit, every position covered once, and the Q4_K 32-value steps summed as a warp sums them.
+// Built with -ffp-contract=off (see the host intrinsics in cuda_quants.cuh).
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "engines/local/cpu/quants.h"
+#include "engines/local/cuda/cuda_quants.cuh"
+#include "tests/engines/local/cpu/cpu_test_util.h"
+
+namespace assay {
+namespace {
+
+using testing_cpu::make_weights;
+using testing_cpu::random_floats;
+
+std::string tname(GgmlType t) { return std::string(ggml_type_name(t)); }
+
+// Random bytes as blocks, with their F16 scales set to finite values of either sign: every bit
+// pattern of the packed quants and 6-bit scales, which quantize_row alone may not produce.
+std::vector<uint8_t> random_blocks(GgmlType type, int64_t n_blocks, uint32_t seed) {
+  const auto* tr = ggml_type_traits(static_cast<uint32_t>(type));
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> b(static_cast<size_t>(tr->block_bytes * n_blocks));
+  for (auto& x : b) x = static_cast<uint8_t>(rng());
+  std::vector<int> halves;  // byte offsets of the F16 fields in a block
+  switch (type) {
+    case GgmlType::Q4_0: case GgmlType::Q8_0: halves = {0}; break;
+    case GgmlType::Q4_1: case GgmlType::Q4_K: case GgmlType::Q5_K: halves = {0, 2}; break;
+    case GgmlType::Q6_K: halves = {208}; break;
+    default: break;
+  }
+  for (int64_t k = 0; k < n_blocks; ++k) {
+    for (int off : halves) {
+      const uint16_t h = static_cast<uint16_t>(0x2400 | (rng() & 0x0FFF) | ((rng() & 1) << 15));
+      std::memcpy(&b[static_cast<size_t>(k * tr->block_bytes + off)], &h, 2);
+    }
+  }
+  return b;
+}
+
+template <class D>
+void check_chunks(GgmlType type, const uint8_t* row, size_t row_bytes, int64_t k, const std::string& what) {
+  std::vector<float> ref(static_cast<size_t>(k));
+  dequantize_row(type, row, ref.data(), k);
+  std::vector<int> covered(static_cast<size_t>(k), 0);
+  const bool vec_ok = (reinterpret_cast<uintptr_t>(row) & 15) == 0 && row_bytes % 16 == 0;
+  const int64_t nch = cuda::chunks_per_row<D>(k);
+  for (int64_t i = 0; i < nch; ++i) {
+    float v[8];
+    int p0 = -1, p1 = -1;
+    const int n = cuda::get_chunk<D>(row, i, k, vec_ok, v, &p0, &p1);
+    ASSERT_GE(n, 1) << what;
+    for (int j = 0; j < n; ++j) {
+      const int64_t pos = j < 4 ? p0 + j : p1 + j - 4;
+      ASSERT_TRUE(pos >= 0 && pos < k) << what << ": chunk " << i << " value " << j << " at " << pos;
+      ++covered[static_cast<size_t>(pos)];
+      ASSERT_EQ(std::bit_cast<uint32_t>(v[j]), std::bit_cast<uint32_t>(ref[static_cast<size_t>(pos)]))
+          << what << ": chunk " << i << " value " << j << " (position " << pos << "): " << v[j]
+          << " vs " << ref[static_cast<size_t>(pos)];
+    }
+  }
+  for (int64_t p = 0; p < k; ++p) ASSERT_EQ(covered[static_cast<size_t>(p)], 1) << what << ": position " << p;
+}
+
+void check_type(GgmlType type, const uint8_t* row, size_t row_bytes, int64_t k, const std::string& what) {
+  switch (type) {
+    case GgmlType::F32: return check_chunks<cuda::DqF32>(type, row, row_bytes, k, what);
+    case GgmlType::F16: return check_chunks<cuda::DqF16>(type, row, row_bytes, k, what);
+    case GgmlType::BF16: return check_chunks<cuda::DqBF16>(type, row, row_bytes, k, what);
+    case GgmlType::Q4_0: return check_chunks<cuda::DqQ4_0>(type, row, row_bytes, k, what);
+    case GgmlType::Q4_1: return check_chunks<cuda::DqQ4_1>(type, row, row_bytes, k, what);
+    case GgmlType::Q8_0: return check_chunks<cuda::DqQ8_0>(type, row, row_bytes, k, what);
+    case GgmlType::Q4_K: return check_chunks<cuda::DqQ4_K>(type, row, row_bytes, k, what);
+    case GgmlType::Q5_K: return check_chunks<cuda::DqQ5_K>(type, row, row_bytes, k, what);
+    case GgmlType::Q6_K: return check_chunks<cuda::DqQ6_K>(type, row, row_bytes, k, what);
+    default: FAIL() << "no decoder for " << tname(type);
+  }
+}
+
+const GgmlType kAllTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16,
+                              GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0,
+                              GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+
+TEST(CudaDecodersOnHost, EveryChunkIsTheDequantizedValueBitForBit) {
+  for (GgmlType type : kAllTypes) {
+    const bool plain = testing_cpu::block_elems(type) == 1;
+    // Plain rows: a partial last chunk (203) and whole vector chunks (256).
+    for (int64_t k : plain ? std::vector<int64_t>{203, 256} : std::vector<int64_t>{512}) {
+      const auto w = make_weights(type, 3, k, 5);
+      for (int64_t r = 0; r < 3; ++r)
+        check_type(type, w.row(r), w.row_bytes, k, tname(type) + " k=" + std::to_string(k) + " row " + std::to_string(r));
+      if (!plain) {
+        const auto b = random_blocks(type, k / testing_cpu::block_elems(type), 6);
+        check_type(type, b.data(), b.size(), k, tname(type) + " random blocks");
+      }
+    }
+  }
+}
+
+// A warp's GEMV over 4 rows, lane by lane as gemv_q4k_kernel runs it; returns per row and token
+// the lane partials summed in the warp's butterfly order.
+template <int NT>
+void q4k_warp(const uint8_t* const* rows, int64_t k, const float* x, int64_t xs, float out[4][NT]) {
+  const int64_t steps = k / 256 * cuda::Q4KWide::kStepsPerBlock;
+  float part[32][4][NT] = {};
+  for (int lane = 0; lane < 32; ++lane)
+    for (int64_t i = lane; i < steps; i += 32) cuda::q4k_wide_step<4, NT>(rows, i, x, xs, part[lane]);
+  for (int o = 16; o > 0; o >>= 1) {
+    float next[32][4][NT];
+    for (int lane = 0; lane < 32; ++lane)
+      for (int r = 0; r < 4; ++r)
+        for (int t = 0; t < NT; ++t) next[lane][r][t] = part[lane][r][t] + part[lane ^ o][r][t];
+    std::memcpy(part, next, sizeof(part));
+  }
+  std::memcpy(out, part[0], sizeof(float) * 4 * NT);
+}
+
+// One-hot activations: each step's result is exactly one dequantized value (or 0), so the warp's
+// sum is exactly that value: every position maps to the right quant, scale and min.
+TEST(CudaDecodersOnHost, Q4KWideStepsReadEveryPositionExactly) {
+  for (int64_t k : {256, 1024, 1280}) {
+    for (bool random : {false, true}) {
+      const auto w = make_weights(GgmlType::Q4_K, 4, k, 21);
+      const std::vector<uint8_t> data = random ? random_blocks(GgmlType::Q4_K, 4 * k / 256, 22) : w.data;
+      const size_t rb = w.row_bytes;
+      const uint8_t* rows[4] = {data.data(), data.data() + rb, data.data() + 2 * rb, data.data() + 3 * rb};
+      std::vector<float> ref(static_cast<size_t>(4 * k));
+      for (int r = 0; r < 4; ++r) dequantize_row(GgmlType::Q4_K, rows[r], ref.data() + r * k, k);
+      std::vector<float> x(static_cast<size_t>(k), 0.0f);
+      for (int64_t p = 0; p < k; ++p) {
+        x[static_cast<size_t>(p)] = 1.0f;
+        float out[4][1];
+        q4k_warp<1>(rows, k, x.data(), k, out);
+        x[static_cast<size_t>(p)] = 0.0f;
+        // Exact float equality (a -0 value sums to +0).
+        for (int r = 0; r < 4; ++r)
+          ASSERT_EQ(out[r][0], ref[static_cast<size_t>(r * k + p)])
+              << "k=" << k << (random ? " random blocks" : "") << " row " << r << " position " << p << ": "
+              << out[r][0] << " vs " << ref[static_cast<size_t>(r * k + p)];
+      }
+    }
+  }
+}
+
+// Several tokens with a row stride: each token's sums against a double-precision dot product.
+TEST(CudaDecodersOnHost, Q4KWideStepsGiveTheDotProductForEveryToken) {
+  constexpr int NT = 3;
+  const int64_t k = 2048, xs = k + 4;
+  const auto w = make_weights(GgmlType::Q4_K, 4, k, 31);
+  const uint8_t* rows[4] = {w.row(0), w.row(1), w.row(2), w.row(3)};
+  const auto x = random_floats(static_cast<size_t>(NT * xs), 32);
+  float out[4][NT];
+  q4k_warp<NT>(rows, k, x.data(), xs, out);
+  std::vector<float> ref(static_cast<size_t>(k));
+  for (int r = 0; r < 4; ++r) {
+    dequantize_row(GgmlType::Q4_K, rows[r], ref.data(), k);
+    for (int t = 0; t < NT; ++t) {
+      double dot = 0.0, mag = 0.0;
+      for (int64_t i = 0; i < k; ++i) {
+        dot += static_cast<double>(ref[static_cast<size_t>(i)]) * x[static_cast<size_t>(t * xs + i)];
+        mag += std::abs(static_cast<double>(ref[static_cast<size_t>(i)]) * x[static_cast<size_t>(t * xs + i)]);
+      }
+      EXPECT_NEAR(out[r][t], dot, 1e-6 * mag) << "row " << r << " token " << t;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace assay
