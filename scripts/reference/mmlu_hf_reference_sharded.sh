@@ -12,8 +12,10 @@
 #   (for example with --model-args precision=f32); compared with REF once every shard is there.
 # Environment: as scripts/reference/mmlu_lm_eval_parity.sh (SCRATCH, HF_VENV, MODEL, DATA);
 #   REF [tests/tasks/testdata/mmlu_lm_eval_hf]; SHARDS [scripts/reference/mmlu_hf_shards.txt: one
-#   comma-separated subject list per line, about 10-20 min of lm-eval each except
-#   professional_law, ~3 h]; HF_BATCH [4: 16 needs more than 24 GiB on the longest prompts].
+#   comma-separated subject list per line, or SUBJECT:A-B for its test questions A..B-1 alone
+#   (kept as REF/mmlu_SUBJECT.pA-B.jsonl), about 10-40 min of lm-eval each]; HF_BATCH [4: 16
+#   needs more than 24 GiB on the longest prompts]. A shard still running when the session's
+#   scratch space goes is lost, hence short shards.
 # Each shard's wall and CPU time (process, incl. model load) is appended to REF/shards.tsv, with
 # the date, the machine and the versions; its sum over shards is lm-eval's time for the full run.
 # To run it in the background on idle CPU only: `setsid nohup chrt -i 0 SCRIPT ... &` with
@@ -37,8 +39,18 @@ if [ "${BACKGROUND:-0}" = 1 ]; then echo 19 > /proc/self/autogroup 2>/dev/null |
 versions="$("$HF_VENV/bin/python" -c 'from importlib.metadata import version as v; print(", ".join(f"{p} {v(p)}" for p in ("lm_eval", "torch", "transformers", "gguf")))' 2>/dev/null || echo '?')"
 machine="$(nproc)-core $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
 
-tag_of() { echo "lall_$(echo "$1" | tr ',' '+' | cut -c1-60)"; }
-in_ref() { local s; for s in ${1//,/ }; do [ -s "$REF/mmlu_$s.jsonl" ] || return 1; done; }
+# A shard is "s1,s2,..." (whole subjects) or "s:A-B" (questions A..B-1 of subject s).
+subjects_of() { echo "${1%%:*}"; }
+docs_of() { [[ $1 == *:* ]] && echo "${1#*:}" || true; }
+tag_of() {
+  local d; d="$(docs_of "$1")"
+  echo "lall_$(subjects_of "$1" | tr ',' '+' | cut -c1-60)${d:+_$d}"
+}
+in_ref() {
+  local s d; d="$(docs_of "$1")"
+  if [ -n "$d" ]; then [ -s "$REF/mmlu_$(subjects_of "$1").p$d.jsonl" ]; return; fi
+  for s in ${1//,/ }; do [ -s "$REF/mmlu_$s.jsonl" ] || return 1; done
+}
 
 # Shards are read up front: the list may be edited while a run is in progress.
 mapfile -t shards < <(grep -v '^\s*$' "$SHARDS")
@@ -48,13 +60,14 @@ for subj in "${shards[@]}"; do
   echo "$(date -u +%FT%TZ) shard start: $subj"
   # CPU time of the lm-eval process (children included) as the shell's `times` sees it.
   t0=$(date +%s.%N)
-  SUBJECTS="$subj" CACHE="$SCRATCH/cache" SKIP_ASSAY=1 SKIP_LMEVAL=1 \
+  SUBJECTS="$(subjects_of "$subj")" DOCS="$(docs_of "$subj")" CACHE="$SCRATCH/cache" SKIP_ASSAY=1 SKIP_LMEVAL=1 \
     bash -c '"$0" all; times' "$REPO/scripts/reference/mmlu_lm_eval_parity.sh" > "$SCRATCH/shard_$tag.log" 2>&1 || true
   t1=$(date +%s.%N)
   H="$SCRATCH/lmeval_hf_$tag"
   grep -q "lm-eval hf wall" "$H/wall.txt" 2>/dev/null \
     || { echo "shard did not finish: $subj (see $SCRATCH/shard_$tag.log); run again to resume" >&2; exit 1; }
-  "$PY" "$HELPER" compact --lmeval "$H" --out "$REF"
+  d="$(docs_of "$subj")"
+  "$PY" "$HELPER" compact --lmeval "$H" --out "$REF" ${d:+--part "$d"}
   n=$(cat "$H"/samples_*.jsonl | wc -l)
   # `times` prints the shell's then its children's user/sys; the children line is lm-eval's.
   cpu=$(tail -1 "$SCRATCH/shard_$tag.log" | awk '{ t=0; for (i=1;i<=NF;i++) { split($i,a,"m"); t+=a[1]*60+a[2] } print t }')

@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 import time
 
@@ -224,7 +225,8 @@ def load_samples(d):
         for line in open(p):
             r = json.loads(line)
             task = os.path.basename(p)[:-len(".jsonl")].removeprefix("samples_")
-            subj = task.replace("mmlu_local_", "").replace("mmlu_", "")
+            # A reference part (compact --part) is mmlu_SUBJECT.pA-B.jsonl.
+            subj = re.sub(r"\.p\d+-\d+$", "", task.replace("mmlu_local_", "").replace("mmlu_", ""))
             out[(subj, int(r["doc_id"]))] = r
     return out
 
@@ -271,9 +273,21 @@ def cmd_compact(a):
     by_subj = {}
     for (subj, doc_id), r in load_samples(a.lmeval).items():
         by_subj.setdefault(subj, []).append((doc_id, r))
+    shift, suffix = 0, ""
+    if a.part:
+        lo, hi = map(int, a.part.split("-"))
+        suffix = f".p{lo}-{hi}"
+        ids = sorted(d for rows in by_subj.values() for d, _ in rows)
+        # lm-eval 0.4.13 --samples keeps the documents' indices; numbered 0.. is mapped back.
+        if len(by_subj) == 1 and ids == list(range(hi - lo)) and lo > 0:
+            shift = lo
+        elif len(by_subj) != 1 or ids != list(range(lo, hi)):
+            sys.exit(f"compact --part {a.part}: expected documents {lo}..{hi - 1} of one subject, got "
+                     + ", ".join(f"{s}: {len(r)}" for s, r in by_subj.items()))
     for subj, rows in sorted(by_subj.items()):
-        with open(os.path.join(a.out, f"mmlu_{subj}.jsonl"), "w") as f:
+        with open(os.path.join(a.out, f"mmlu_{subj}{suffix}.jsonl"), "w") as f:
             for doc_id, r in sorted(rows, key=lambda x: x[0]):
+                doc_id += shift
                 f.write(json.dumps({"doc_id": doc_id, "target": int(r["target"]),
                                     "ll": [round(x, 6) for x in lls(r)], "acc": float(r["acc"]),
                                     "prompt_hash": r["prompt_hash"][:16], "args_sha256": args_key(r)},
@@ -418,6 +432,8 @@ def main():
     p.add_argument("--json", required=True)
     p = sp.add_parser("compact")
     p.add_argument("--lmeval", required=True); p.add_argument("--out", required=True)
+    p.add_argument("--part", help="A-B: the run scored documents A..B-1 of one subject (lm-eval "
+                   "--samples); written as mmlu_SUBJECT.pA-B.jsonl")
     a = ap.parse_args()
     if getattr(a, "limit", None) is not None and a.limit >= 1:
         a.limit = int(a.limit)

@@ -26,6 +26,9 @@
 #             about 80 s per request on a 2-core machine)
 #   CALIBRATE=1  also run the lm-eval side with llama.cpp flash attention on and compare it with
 #             the flash-attention-off run: how well llama.cpp agrees with itself (noise floor)
+#   DOCS=A-B  with one subject in SUBJECTS and LIMIT=all: only its test questions A..B-1, for
+#             the HF backend run (lm-eval --samples; it numbers them 0.. in its samples file,
+#             `compact --part A-B` maps them back). Splits a long subject into shorter runs.
 #   SKIP_ASSAY=1 / SKIP_LMEVAL=1  reuse an existing output dir
 #   CACHE=DIR  lm-eval's request cache (`use_cache`) for the lm-eval runs, under DIR: a stopped
 #             run started again with the same arguments only computes what is missing (the full
@@ -80,7 +83,7 @@ fi
 # 2. Local copies of the MMLU CSVs in cais/mmlu layout + lm-eval task YAMLs (scratch only).
 "$PY" "$HELPER" prepare --data "$DATA/mmlu" --scratch "$SCRATCH"
 
-TAG="l$LIMIT${SUBJECTS:+_$(echo "$SUBJECTS" | tr ',' '+' | cut -c1-60)}"
+TAG="l$LIMIT${SUBJECTS:+_$(echo "$SUBJECTS" | tr ',' '+' | cut -c1-60)}${DOCS:+_$DOCS}"
 A_TASKS=mmlu L_TASKS=mmlu_local
 if [ -n "${SUBJECTS:-}" ]; then
   A_TASKS="$(echo "$SUBJECTS" | sed -E 's/(^|,)/\1mmlu_/g')"
@@ -123,6 +126,10 @@ if [ -n "${HF_VENV:-}" ]; then
   rm -rf "$H_OUT.raw"
   [ -n "${CACHE:-}" ] || rm -rf "$H_OUT"
   HF_LIMIT=(); [ "$LIMIT" = all ] || HF_LIMIT=(--limit "$LIMIT")
+  if [ -n "${DOCS:-}" ]; then
+    case "$LIMIT,${SUBJECTS:-}" in all,*,*|all,) echo "DOCS needs LIMIT=all and one subject" >&2; exit 2;; all,*) ;; *) echo "DOCS needs LIMIT=all" >&2; exit 2;; esac
+    HF_LIMIT=(--samples "{\"$L_TASKS\": [$(seq -s, "${DOCS%-*}" $((${DOCS#*-} - 1)))]}")
+  fi
   [ -z "${CACHE:-}" ] || { mkdir -p "$CACHE"; HF_LIMIT+=(--use_cache "$CACHE/hf_$TAG"); }
   # Appended, not replaced: with CACHE a run may take several starts, each logged with its time.
   [ -n "${CACHE:-}" ] || : > "$SCRATCH/lmeval_hf_$TAG.log"
