@@ -10,6 +10,7 @@
 #include <numeric>
 #include <random>
 
+#include "engines/local/sampler.h"
 #include "engines/local/vocab/hf_tokenizer_json.h"
 #include "engines/local/vocab_from_gguf.h"
 #include "harness/atomic_file.h"
@@ -617,6 +618,7 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
     created.resize(mark);
   };
   std::vector<float> logits_host;
+  Sampler sampler;
   while (true) {
     while (seqs.size() < max_active && !pending.empty()) {
       const size_t i = pending.front();
@@ -700,34 +702,9 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
             next[a] = am[a - a0];
             continue;
           }
-          // Temperature, then top-k, then top-p (nucleus), then a draw.
           const float* lg = logits_host.data() + (a - a0) * static_cast<size_t>(n_vocab);
-          std::vector<std::pair<float, int32_t>> cand(static_cast<size_t>(n_vocab));
-          for (int64_t v = 0; v < n_vocab; ++v) cand[v] = {lg[v] / static_cast<float>(p.temperature), static_cast<int32_t>(v)};
-          std::sort(cand.begin(), cand.end(), [](const auto& x, const auto& y) {
-            return x.first > y.first || (x.first == y.first && x.second < y.second);
-          });
-          if (p.top_k > 0 && static_cast<size_t>(p.top_k) < cand.size()) cand.resize(p.top_k);
-          double mx = cand[0].first, z = 0;
-          std::vector<double> pr(cand.size());
-          for (size_t c = 0; c < cand.size(); ++c) { pr[c] = std::exp(cand[c].first - mx); z += pr[c]; }
-          size_t keep = cand.size();
-          if (p.top_p < 1.0) {
-            double acc = 0;
-            for (size_t c = 0; c < cand.size(); ++c) {
-              acc += pr[c] / z;
-              if (acc >= p.top_p) { keep = c + 1; break; }
-            }
-          }
-          double total = 0;
-          for (size_t c = 0; c < keep; ++c) total += pr[c];
-          double u = std::uniform_real_distribution<double>(0, total)(active[a]->rng);
-          size_t pick = keep - 1;
-          for (size_t c = 0; c < keep; ++c) {
-            u -= pr[c];
-            if (u <= 0) { pick = c; break; }
-          }
-          next[a] = cand[pick].second;
+          next[a] = sampler.sample(std::span<const float>(lg, static_cast<size_t>(n_vocab)),
+                                   SamplingParams{p.temperature, p.top_k, p.top_p}, active[a]->rng);
         }
       }
       // Append, check the stopping rules, extend the paths of those that go on.
