@@ -1,5 +1,6 @@
 #include "engines/local/llama_forward.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <cstdio>
@@ -75,9 +76,17 @@ void dbg(Ops& ops, const char* name, int li, const float* x, int64_t n, int64_t 
 
 }  // namespace
 
+int32_t auto_cache_rows(size_t free_bytes, size_t reserve_bytes, size_t row_bytes, int32_t min_rows) {
+  if (free_bytes == 0 || row_bytes == 0 || free_bytes <= reserve_bytes) return min_rows;
+  const double usable = 0.85 * static_cast<double>(free_bytes - reserve_bytes);
+  const double rows = std::floor(usable / static_cast<double>(row_bytes));
+  return static_cast<int32_t>(std::clamp<double>(rows, min_rows, std::max(min_rows, kMaxAutoCacheRows)));
+}
+
 Result<std::unique_ptr<LlamaForward>> LlamaForward::create(Ops& ops, const ModelFiles& files,
                                                            int32_t n_cache_rows,
-                                                           int32_t max_tokens, GgmlType kv_type) {
+                                                           int32_t max_tokens, GgmlType kv_type,
+                                                           int32_t min_rows, size_t extra_row_bytes) {
   if (!files.has_weights()) return failed_precondition(files.path() + ": " + files.weights_status());
   std::unique_ptr<LlamaForward> fw(new LlamaForward(ops));
   fw->hp_ = files.hparams();
@@ -121,6 +130,17 @@ Result<std::unique_ptr<LlamaForward>> LlamaForward::create(Ops& ops, const Model
 
   // KV cache: one K and one V matrix [n_cache_rows, n_kv] per layer.
   size_t row_bytes = static_cast<size_t>(ggml_row_bytes(kv_type, nkv));
+  if (n_cache_rows <= 0) {
+    // Set aside the forward's activation scratch (allocated below, ~16 widths of max_tokens
+    // floats at most) and 4 GiB for the backend's own (GEMM tiles, attention scores).
+    const size_t reserve = (size_t{4} << 30) +
+                           sizeof(float) * static_cast<size_t>(max_tokens) *
+                               static_cast<size_t>(4 * n_embd + 2 * nq + 2 * nkv + 3 * hp.n_ff);
+    n_cache_rows = auto_cache_rows(ops.free_memory(), reserve,
+                                   2 * row_bytes * static_cast<size_t>(hp.n_layer) + extra_row_bytes,
+                                   std::max(min_rows, 1));
+  }
+  fw->cache_rows_ = n_cache_rows;
   for (int64_t l = 0; l < hp.n_layer; ++l) {
     for (auto* cache : {&fw->k_cache_, &fw->v_cache_}) {
       MutableTensorRef c;

@@ -41,17 +41,29 @@ struct LlamaWeights {
   std::vector<LlamaLayerWeights> layers;
 };
 
+// KV rows for a device with free_bytes left after the weights: 85% of what remains once
+// reserve_bytes (the backend's and the forward's scratch) are set aside, divided by the bytes
+// one row costs, at least min_rows and at most kMaxAutoCacheRows. free_bytes = 0 (a backend
+// that does not report its memory): min_rows.
+inline constexpr int32_t kMaxAutoCacheRows = 1 << 20;
+int32_t auto_cache_rows(size_t free_bytes, size_t reserve_bytes, size_t row_bytes, int32_t min_rows);
+
 class LlamaForward {
  public:
   // n_cache_rows: KV rows per layer; max_tokens: most tokens one forward() may take.
+  // With n_cache_rows = 0 the rows come from the memory the backend reports free once the
+  // weights are in (auto_cache_rows), at least min_rows; extra_row_bytes is what the caller
+  // allocates per row besides the KV (LocalModel's hidden states).
   static Result<std::unique_ptr<LlamaForward>> create(Ops& ops, const ModelFiles& files,
                                                       int32_t n_cache_rows, int32_t max_tokens,
-                                                      GgmlType kv_type);
+                                                      GgmlType kv_type, int32_t min_rows = 1,
+                                                      size_t extra_row_bytes = 0);
   ~LlamaForward();
 
   const LlamaHparams& hparams() const { return hp_; }
   int32_t max_tokens() const { return max_tokens_; }
   int64_t kv_bytes() const { return kv_bytes_; }
+  int32_t cache_rows() const { return cache_rows_; }
 
   // ids/positions/rows: [n] host. hidden_out: [n, n_embd] f32 device (row stride n_embd).
   void forward(std::span<const int32_t> ids, std::span<const int32_t> positions,
@@ -69,6 +81,7 @@ class LlamaForward {
   AttentionParams attn_;
   int32_t max_tokens_ = 0;
   int64_t kv_bytes_ = 0;
+  int32_t cache_rows_ = 0;
   std::vector<MutableTensorRef> k_cache_, v_cache_;
   std::vector<void*> owned_;  // device allocations (weights copies, caches, scratch)
   float *x_ = nullptr, *xn_ = nullptr, *q_ = nullptr, *k_ = nullptr, *v_ = nullptr,

@@ -115,13 +115,17 @@ Result<std::unique_ptr<LocalModel>> LocalModel::load(const std::string& path,
   }
   m->n_ctx_ = opts.n_ctx > 0 ? opts.n_ctx
                              : static_cast<int32_t>(std::min<int64_t>(hp.n_ctx_train > 0 ? hp.n_ctx_train : 4096, 4096));
-  int32_t rows = opts.cache_rows > 0 ? opts.cache_rows : std::max(2 * m->n_ctx_, 8192);
-  rows = std::max(rows, m->n_ctx_ + 1);
+  // Without cache_rows: a fixed default on the CPU; on a backend that reports its free memory,
+  // what is left of it once the weights are in (at least that default).
+  const int32_t min_rows = std::max({2 * m->n_ctx_, 8192, m->n_ctx_ + 1});
+  const int32_t want_rows = opts.cache_rows > 0 ? std::max(opts.cache_rows, m->n_ctx_ + 1) : 0;
   m->n_batch_ = std::max<int32_t>(1, opts.n_batch);
   m->add_bos_ = opts.add_bos.value_or(m->tokenizer_ && m->tokenizer_->add_bos());
   m->ops_ = std::move(ops);
   ASSAY_ASSIGN_OR_RETURN(m->forward_,
-                         LlamaForward::create(*m->ops_, f, rows, m->n_batch_, opts.kv_type));
+                         LlamaForward::create(*m->ops_, f, want_rows, m->n_batch_, opts.kv_type, min_rows,
+                                              sizeof(float) * static_cast<size_t>(hp.n_embd)));
+  const int32_t rows = m->forward_->cache_rows();
   m->cache_ = std::make_unique<PrefixCache>(rows);
   m->row_scores_.assign(static_cast<size_t>(rows), RowScore{});
   size_t n_embd = static_cast<size_t>(hp.n_embd), n_vocab = static_cast<size_t>(hp.n_vocab);

@@ -33,7 +33,8 @@ namespace assay {
 
 struct LocalModelOptions {
   int32_t n_ctx = 0;          // 0: min(training context, 4096)
-  int32_t cache_rows = 0;     // KV rows shared by all sequences; 0: max(2 * n_ctx, 8192)
+  int32_t cache_rows = 0;     // KV rows shared by all sequences; 0: max(2 * n_ctx, 8192), or on a
+                              // device (CUDA) 85% of its free memory after weights and scratch
   int32_t n_batch = 512;      // most new tokens per forward
   std::optional<bool> add_bos;  // override the tokenizer's add_bos
   GgmlType kv_type = GgmlType::F16;

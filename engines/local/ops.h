@@ -119,6 +119,9 @@ class Ops {
   virtual void synchronize() = 0;
   // True when host pointers can be used directly as device addresses (CPU): weights need no copy.
   virtual bool host_memory_is_device() const = 0;
+  // Bytes the backend could still allocate, or 0 when it does not size caches from its memory
+  // (CPU: the KV cache keeps its fixed default there).
+  virtual size_t free_memory() const { return 0; }
 
   // ---- ops ----
 

@@ -21,6 +21,9 @@ struct CpuOpsOptions {
   int n_threads = 0;        // 0: all hardware threads
   bool allow_avx2 = true;   // false forces the scalar kernels (tests, old CPUs)
   bool f32_compute = false; // CpuExec::f32_compute (`--model-args precision=f32`)
+  // What free_memory() reports. 0 (the default): the KV cache keeps its fixed size on the CPU;
+  // a byte count sizes it as on a device (tests of that sizing; a memory budget).
+  size_t report_free_memory = 0;
 };
 
 class CpuOps final : public Ops {
@@ -44,6 +47,7 @@ class CpuOps final : public Ops {
   void fill_zero(void* device_dst, size_t bytes) override;
   void synchronize() override {}
   bool host_memory_is_device() const override { return true; }
+  size_t free_memory() const override { return report_free_memory_; }
 
   void embed(const TensorRef& table, std::span<const int32_t> ids, float* out,
              int64_t out_stride = 0) override;
@@ -73,6 +77,7 @@ class CpuOps final : public Ops {
   std::vector<uint8_t> act_scratch_;  // quantized activations of the current matmul
   std::vector<float> q_f16_;          // attention queries rounded to fp16 (F16 KV cache)
   CpuExec exec_;
+  size_t report_free_memory_ = 0;
 };
 
 }  // namespace assay

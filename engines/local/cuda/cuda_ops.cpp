@@ -102,6 +102,11 @@ class CudaOps final : public Ops {
   }
   void synchronize() override { CU(cudaStreamSynchronize(stream_)); }
   bool host_memory_is_device() const override { return false; }
+  size_t free_memory() const override {
+    size_t free_b = 0, total_b = 0;
+    CU(cudaMemGetInfo(&free_b, &total_b));
+    return free_b;
+  }
 
   void embed(const TensorRef& table, std::span<const int32_t> ids, float* out,
              int64_t out_stride) override {

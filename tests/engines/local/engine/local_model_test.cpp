@@ -10,6 +10,7 @@
 #include <map>
 
 #include "engines/local/cpu/cpu_ops.h"
+#include "engines/local/llama_forward.h"
 #include "harness/model_spec.h"
 #include "tests/support/test_env.h"
 #include "tests/support/tiny_model_writer.h"
@@ -140,6 +141,42 @@ TEST(LocalModel, F32ComputeOnAQuantizedFileEqualsItsFloatTwin) {
 }
 
 // Batching, order, n_batch and thread count must not change any result (bit for bit).
+// On a backend that reports its free memory (a GPU; here CpuOps told to report some), the KV
+// cache takes 85% of what is left above a 4 GiB + scratch reserve once the weights are in; an
+// explicit cache_rows wins, and below the reserve, or on a CPU reporting nothing, the fixed
+// default stays.
+TEST(LocalModel, CacheRowsComeFromTheFreeMemoryTheBackendReports) {
+  testing::TempDir tmp;
+  TinyModelSpec spec;  // n_ctx 256: default max(2 * 256, 8192) rows
+  ASSERT_TRUE(write_tiny_gguf_model(spec, tmp.file("m.gguf")).ok());
+  auto rows_with = [&](size_t free_bytes, int32_t cache_rows) -> int32_t {
+    CpuOpsOptions c;
+    c.n_threads = 1;
+    c.report_free_memory = free_bytes;
+    LocalModelOptions o;
+    o.require_tokenizer = false;
+    o.cache_rows = cache_rows;
+    auto m = LocalModel::load(tmp.file("m.gguf"), "tiny", std::make_unique<CpuOps>(c), o);
+    EXPECT_TRUE(m.ok()) << m.status().message();
+    if (!m.ok()) return -1;
+    // The cache it got is usable: a prompt scores.
+    const std::vector<int32_t> prompt = {1, 2, 3};
+    auto lp = (*m)->last_logits(prompt);
+    EXPECT_TRUE(lp.ok());
+    return (*m)->cache().capacity();
+  };
+  const size_t reserve = size_t{4} << 30, above = size_t{64} << 20;
+  const double row = 2 * 2 * (2 * 16 * 2) + 64 * 4;  // 2 layers x K,V x 2 heads x 16 F16 + hidden f32
+  EXPECT_EQ(rows_with(0, 0), 8192);
+  const int32_t sized = rows_with(reserve + above, 0);
+  EXPECT_LE(sized, static_cast<int32_t>(0.85 * static_cast<double>(above) / row));
+  EXPECT_GE(sized, static_cast<int32_t>(0.80 * static_cast<double>(above) / row));  // less the forward's scratch
+  EXPECT_EQ(rows_with(reserve + above, 10000), 10000);
+  EXPECT_EQ(rows_with(reserve / 2, 0), 8192);
+  EXPECT_EQ(auto_cache_rows(size_t{1} << 50, 0, 100, 8192), kMaxAutoCacheRows);
+  EXPECT_EQ(auto_cache_rows(size_t{1} << 20, 0, 1 << 20, 8192), 8192);
+}
+
 TEST(LocalModel, ResultsIndependentOfBatchingOrderAndThreads) {
   auto path = default_model_path();
   ASSERT_TRUE(path.ok()) << path.status().message();
