@@ -7,6 +7,7 @@
 #
 #   bash benchmarks/device_check.sh            # tests + benchmark
 #   SKIP_TESTS=1 bash benchmarks/device_check.sh
+#   SKIP_TESTS=1 SKIP_HF=1 MMLU_SHAPE=1 bash benchmarks/device_check.sh   # the 14,042-question timing
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PACK=${PACK:-.devpack}
@@ -53,6 +54,13 @@ echo "== benchmark"
 if [[ -z ${SKIP_HF:-} ]]; then
   echo "== transformers comparison (random Llama, SHAPE=${SHAPE:-1b})"
   PYTHONUNBUFFERED=1 timeout 240 python3 benchmarks/device/hf_compare.py "$PACK/bin/assay_cuda_bench" || status=1
+fi
+if [[ -n ${MMLU_SHAPE:-} ]]; then
+  # 14,042 MMLU-shaped 5-shot questions on the 8B-shaped random model, assay then transformers
+  # (about 5-8 min with the model's build and two loads).
+  echo "== MMLU-shaped scoring vs transformers (SHAPE=${MMLU_SHAPE_MODEL:-8b})"
+  PYTHONUNBUFFERED=1 SHAPE=${MMLU_SHAPE_MODEL:-8b} timeout 540 python3 benchmarks/device/mmlu_shaped_vs_hf.py \
+    "$PACK/bin/assay" || status=1
 fi
 echo "== done (status $status)"
 exit $status

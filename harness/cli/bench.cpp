@@ -8,7 +8,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <random>
+#include <sstream>
+#include <string>
 
 #include "engines/local/local_model.h"
 #include "harness/cli/cli.h"
@@ -78,10 +81,10 @@ int bench(const Args& args) {
   // The context must hold the longest test; the batch must take the whole prompt at once, as
   // llama-bench's does (-b 2048 by default).
   if (!margs->count("n_ctx") && !margs->count("max_length"))
-    (*margs)["n_ctx"] = std::to_string(std::max<int64_t>({n_pp, n_tg + 1, 1024}));
+    (*margs)["n_ctx"] = std::to_string(std::max<int64_t>({n_pp, n_tg + 1, args.get("mmlu-shape") ? 4096 : 1024}));
   if (!margs->count("n_batch")) (*margs)["n_batch"] = std::to_string(std::max<int64_t>(n_pp, 512));
   const auto t_load = Clock::now();
-  auto model = make_model(*spec, *margs);
+  auto model = make_model(*spec, *margs, /*require_tokenizer=*/false);  // random ids only
   if (!model.ok()) return fail(model.status());
   const double load_s = seconds_since(t_load);
   auto* local = dynamic_cast<LocalModel*>(model->get());
@@ -160,6 +163,64 @@ int bench(const Args& args) {
       (shared ? shared_qps : unshared_qps) = static_cast<double>(n_q) / s;
     }
   }
+  // The real MMLU 5-shot shape (benchmarks/device/mmlu_shape.tsv: per subject its few-shot
+  // header's tokens and each question's): one random header per subject, random question ids of
+  // each question's length, 4 one-token options; all items in one score_tokens call, as `assay
+  // run` hands them over.
+  int64_t shape_q = 0, shape_items = 0;
+  double shape_s = 0;
+  if (auto shape_path = args.get("mmlu-shape")) {
+    std::ifstream in(*shape_path);
+    if (!in) {
+      log_line(LogLevel::kError, "assay bench: cannot read --mmlu-shape " + *shape_path);
+      return kExitUsage;
+    }
+    const std::vector<int32_t> options = random_tokens(rng, n_vocab, 4);
+    std::vector<TokenScoreItem> items;
+    std::string line;
+    for (int64_t ln = 1; std::getline(in, line); ++ln) {
+      if (line.empty()) continue;
+      const size_t t1 = line.find('\t'), t2 = t1 == std::string::npos ? t1 : line.find('\t', t1 + 1);
+      int64_t h = 0;
+      std::vector<int64_t> qs;
+      bool ok = t2 != std::string::npos;
+      if (ok) {
+        try {
+          h = std::stoll(line.substr(t1 + 1, t2 - t1 - 1));
+          std::stringstream ss(line.substr(t2 + 1));
+          for (std::string f; std::getline(ss, f, ',');) qs.push_back(std::stoll(f));
+        } catch (const std::exception&) {
+          ok = false;
+        }
+      }
+      for (int64_t q : qs) ok = ok && h >= 1 && q >= 1 && h + q + 1 <= local->n_ctx();
+      if (!ok || qs.empty()) {
+        log_line(LogLevel::kError, *shape_path + ":" + std::to_string(ln) +
+                                       ": expected SUBJECT<TAB>HEADER<TAB>Q1,Q2,... with header + question + 1 "
+                                       "within the context (" + std::to_string(local->n_ctx()) + ")");
+        return kExitUsage;
+      }
+      const auto header = random_tokens(rng, n_vocab, h);
+      for (int64_t q : qs) {
+        auto question = random_tokens(rng, n_vocab, q);
+        for (int32_t opt : options) {
+          TokenScoreItem it;
+          it.tokens = header;
+          it.tokens.insert(it.tokens.end(), question.begin(), question.end());
+          it.tokens.push_back(opt);
+          it.n_prefix = static_cast<int32_t>(it.tokens.size()) - 1;
+          items.push_back(std::move(it));
+        }
+        ++shape_q;
+      }
+    }
+    shape_items = static_cast<int64_t>(items.size());
+    const auto t0 = Clock::now();
+    auto out = local->score_tokens(items);
+    shape_s = seconds_since(t0);
+    for (auto& r : out)
+      if (!r.ok()) return fail(r.status());
+  }
   const Stat pps = stat_of(pp_tps), tgs = stat_of(tg_tps);
   const double rss = peak_rss_mib();
   const std::string backend(local->ops().name());
@@ -177,6 +238,10 @@ int bench(const Args& args) {
     std::printf("| %s | %s | mmlu-shaped, nothing shared | %.2f q/s |\n", spec->c_str(), backend.c_str(),
                 unshared_qps);
   }
+  if (shape_q > 0)
+    std::printf("| %s | %s | mmlu 5-shot shape: %lld questions, %lld requests | %.1f s (%.1f q/s) |\n",
+                spec->c_str(), backend.c_str(), static_cast<long long>(shape_q),
+                static_cast<long long>(shape_items), shape_s, static_cast<double>(shape_q) / shape_s);
   std::printf("load %.2f s, peak RSS %.1f MiB, context %d tokens\n", load_s, rss, local->n_ctx());
   std::fflush(stdout);
 
@@ -200,6 +265,11 @@ int bench(const Args& args) {
       o["mmlu_question_tokens"] = n_qtok;
       o["mmlu_shared_questions_per_s"] = shared_qps;
       o["mmlu_unshared_questions_per_s"] = unshared_qps;
+    }
+    if (shape_q > 0) {
+      o["mmlu_shape_questions"] = shape_q;
+      o["mmlu_shape_requests"] = shape_items;
+      o["mmlu_shape_seconds"] = shape_s;
     }
     Status st = write_json_file_atomic(*path, o);
     if (!st.ok()) return fail(st);
@@ -226,6 +296,7 @@ Command bench_command() {
       {"mmlu", {}, true, "N", "also score N MMLU-shaped questions with and without prefix sharing (default 0)"},
       {"mmlu-header", {}, true, "N", "few-shot header tokens of an MMLU-shaped question (default 480)"},
       {"mmlu-question", {}, true, "N", "question tokens of an MMLU-shaped question (default 90)"},
+      {"mmlu-shape", {}, true, "FILE", "score the real MMLU 5-shot shape (benchmarks/device/mmlu_shape.tsv) with random ids"},
       {"json", {}, true, "FILE", "also write the numbers as JSON"},
   };
   c.run = bench;

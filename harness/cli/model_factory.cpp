@@ -51,7 +51,8 @@ Result<int64_t> int_arg(const std::map<std::string, std::string>& a, const std::
 }  // namespace
 
 Result<std::unique_ptr<Model>> make_model(const std::string& spec,
-                                          const std::map<std::string, std::string>& model_args) {
+                                          const std::map<std::string, std::string>& model_args,
+                                          bool require_tokenizer) {
   ASSAY_ASSIGN_OR_RETURN(ModelSpec ms, parse_model_spec(spec));
   if (ms.kind != ModelKind::kLocal) {
     ModelArgs args(model_args.begin(), model_args.end());
@@ -68,6 +69,7 @@ Result<std::unique_ptr<Model>> make_model(const std::string& spec,
     }
   }
   LocalModelOptions lo;
+  lo.require_tokenizer = require_tokenizer;
   // max_length is lm-eval's spelling of the same thing.
   ASSAY_ASSIGN_OR_RETURN(int64_t max_length, int_arg(model_args, "max_length", 0));
   ASSAY_ASSIGN_OR_RETURN(int64_t n_ctx, int_arg(model_args, "n_ctx", max_length));

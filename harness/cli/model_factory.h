@@ -14,7 +14,10 @@ namespace assay::cli {
 Result<std::map<std::string, std::string>> parse_kv_list(const std::string& text,
                                                          const std::string& flag);
 
+// require_tokenizer = false: a local model folder without tokenizer files still loads (token-level
+// use only, as `assay bench`, which feeds random ids).
 Result<std::unique_ptr<Model>> make_model(const std::string& spec,
-                                          const std::map<std::string, std::string>& model_args);
+                                          const std::map<std::string, std::string>& model_args,
+                                          bool require_tokenizer = true);
 
 }  // namespace assay::cli

@@ -5,10 +5,13 @@
 #include <simdjson.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <filesystem>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <string>
 
 #include "tests/support/run_assay.h"
 #include "tests/support/test_env.h"
@@ -145,6 +148,41 @@ TEST(Cli, BenchMeasuresTheDefaultModel) {
   EXPECT_GT(double(j["peak_rss_mib"].get_double()), 10.0);
   EXPECT_EQ(run_assay("bench --model default --reps 0").code, 2);
   EXPECT_EQ(run_assay("bench --model default --pp 0 --tg 0 --mmlu 1 --mmlu-header 5000").code, 2);
+}
+
+// --mmlu-shape: the lengths of a shape file filled with random ids; a bad line is named.
+TEST(Cli, BenchScoresAnMmluShapeFile) {
+  testing::TempDir dir;
+  const std::string shape = dir.file("shape.tsv"), json = dir.file("bench.json");
+  {
+    std::ofstream f(shape);
+    f << "subject_a\t20\t5,7,9\nsubject_b\t16\t3\n";
+  }
+  auto r = run_assay("bench --model default --pp 0 --tg 0 --reps 1 --mmlu-shape " + shape + " --json " + json);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("mmlu 5-shot shape: 4 questions, 16 requests"), std::string::npos) << r.out;
+  simdjson::dom::parser p;
+  simdjson::dom::element j = p.load(json);
+  EXPECT_EQ(int64_t(j["mmlu_shape_requests"].get_int64()), 16);
+  EXPECT_GT(double(j["mmlu_shape_seconds"].get_double()), 0.0);
+  {
+    std::ofstream f(shape);
+    f << "subject_a\t20\t5,7\nsubject_b\tx\t3\n";
+  }
+  r = run_assay("bench --model default --pp 0 --tg 0 --reps 1 --mmlu-shape " + shape);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("shape.tsv:2:"), std::string::npos) << r.out;
+
+  // The committed shape (benchmarks/device/make_mmlu_shape.py): all 57 subjects, 14,042 questions.
+  std::ifstream in(testing::source_dir() + "/benchmarks/device/mmlu_shape.tsv");
+  ASSERT_TRUE(in.good());
+  int subjects = 0, questions = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++subjects;
+    questions += 1 + static_cast<int>(std::count(line.begin(), line.end(), ','));
+  }
+  EXPECT_EQ(subjects, 57);
+  EXPECT_EQ(questions, 14042);
 }
 
 }  // namespace
