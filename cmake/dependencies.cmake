@@ -15,14 +15,17 @@ if(NOT ASSAY_CUDA STREQUAL "OFF")
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
+    # sm_90 for H100/H200, plus PTX for anything newer, unless the user chose. Set before
+    # enable_language: after it the variable holds nvcc's own default (sm_52 for CUDA 12, sm_75
+    # for CUDA 13), which the check here once took for "unset" only when it was 52, so CUDA 13
+    # builds carried sm_75 code and PTX that the H200 JIT-compiled.
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES AND NOT DEFINED ENV{CUDAARCHS})
+      set(CMAKE_CUDA_ARCHITECTURES "90-real;90-virtual" CACHE STRING "CUDA architectures")
+    endif()
     enable_language(CUDA)
     find_package(CUDAToolkit)
     if(CUDAToolkit_FOUND AND TARGET CUDA::cublas)
       set(ASSAY_HAVE_CUDA ON)
-      if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "52")
-        # sm_90 for H100/H200, plus PTX for anything newer.
-        set(CMAKE_CUDA_ARCHITECTURES "90-real;90-virtual")
-      endif()
     endif()
   endif()
   if(ASSAY_CUDA STREQUAL "ON" AND NOT ASSAY_HAVE_CUDA)
