@@ -54,6 +54,16 @@ int generate(const Args& args) {
     req.params.do_sample = true;
     req.params.temperature = **temp;
   }
+  auto top_k = args.get_int("top-k");
+  auto top_p = args.get_double("top-p");
+  if (!top_k.ok()) return fail(top_k.status());
+  if (!top_p.ok()) return fail(top_p.status());
+  if (top_k->value_or(0) < 0 || !(top_p->value_or(1.0) > 0 && top_p->value_or(1.0) <= 1.0)) {
+    log_line(LogLevel::kError, "assay generate: --top-k must be >= 0 and --top-p in (0, 1]");
+    return kExitUsage;
+  }
+  req.params.top_k = static_cast<int32_t>(top_k->value_or(0));
+  req.params.top_p = top_p->value_or(1.0);
   auto seed = args.get_int("seed");
   if (!seed.ok()) return fail(seed.status());
   if (*seed) req.params.seed = static_cast<uint64_t>(**seed);
@@ -169,6 +179,8 @@ Command generate_command() {
       {"system", {}, true, "TEXT", "system message (with --chat)"},
       {"max-tokens", {"max_tokens"}, true, "N", "most tokens to generate (default 128)"},
       {"temperature", {}, true, "T", "sample at this temperature (default greedy)"},
+      {"top-k", {"top_k"}, true, "K", "with --temperature: sample among the K most likely tokens (default all)"},
+      {"top-p", {"top_p"}, true, "P", "with --temperature: sample within the nucleus of probability P (default 1)"},
       {"seed", {}, true, "S", "sampling seed"},
       {"stop", {}, true, "TEXT", "stop string (repeatable)", true},
   };

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "tests/support/run_assay.h"
@@ -148,6 +149,35 @@ TEST(Cli, BenchMeasuresTheDefaultModel) {
   EXPECT_GT(double(j["peak_rss_mib"].get_double()), 10.0);
   EXPECT_EQ(run_assay("bench --model default --reps 0").code, 2);
   EXPECT_EQ(run_assay("bench --model default --pp 0 --tg 0 --mmlu 1 --mmlu-header 5000").code, 2);
+}
+
+// `assay generate` on the default model: greedy is deterministic; a seeded sample repeats; top-k 1
+// (or a tiny nucleus) at any temperature is the greedy answer; bad cut values are refused.
+TEST(Cli, GenerateGreedySeededAndCuts) {
+  const std::string base = "generate --model default --prompt 'The capital of France is' --max-tokens 12";
+  auto greedy = run_assay(base);
+  ASSERT_EQ(greedy.code, 0) << greedy.out;
+  ASSERT_NE(greedy.out.find("Paris"), std::string::npos) << greedy.out;
+  auto text = [](const std::string& out) {  // the output without the "assay: ..." status lines
+    std::string t;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("assay: ", 0) != 0) t += line + "\n";
+    return t;
+  };
+  EXPECT_EQ(text(run_assay(base).out), text(greedy.out));
+  auto s1 = run_assay(base + " --temperature 1.3 --seed 5");
+  auto s2 = run_assay(base + " --temperature 1.3 --seed 5");
+  ASSERT_EQ(s1.code, 0) << s1.out;
+  EXPECT_EQ(text(s1.out), text(s2.out));
+  EXPECT_EQ(text(run_assay(base + " --temperature 1.3 --seed 5 --top-k 1").out), text(greedy.out));
+  EXPECT_EQ(text(run_assay(base + " --temperature 0.9 --seed 8 --top-p 0.000001").out), text(greedy.out));
+  // A hot sample without cuts differs from greedy for at least one of a few seeds.
+  bool differs = false;
+  for (int seed : {1, 2, 3}) differs |= text(run_assay(base + " --temperature 1.5 --seed " + std::to_string(seed)).out) != text(greedy.out);
+  EXPECT_TRUE(differs);
+  EXPECT_EQ(run_assay(base + " --temperature 1 --top-p 0").code, 2);
+  EXPECT_EQ(run_assay(base + " --temperature 1 --top-k -1").code, 2);
 }
 
 // --mmlu-shape: the lengths of a shape file filled with random ids; a bad line is named.
