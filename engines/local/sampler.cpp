@@ -43,7 +43,9 @@ int32_t Sampler::sample(std::span<const float> logits, const SamplingParams& p, 
   }
   // One draw per call whatever the path, so the generator's state advances alike.
   const double unit = std::generate_canonical<double, std::numeric_limits<double>::digits>(rng);
-  if (!std::isfinite(mx)) {  // every logit -inf (or NaN): the first id
+  if (!std::isfinite(mx)) {  // every logit -inf (or NaN): the first id; some +inf: the first of those
+    for (size_t v = 0; v < n; ++v)
+      if (cand_[v].first == mx) return static_cast<int32_t>(v);
     return 0;
   }
   const bool top_k = p.top_k > 0 && static_cast<size_t>(p.top_k) < n;

@@ -133,6 +133,12 @@ TEST(Sampler, MaskedTokensAreNeverDrawn) {
   for (int i = 0; i < 30000; ++i) ++got[s.sample(logits, {1.0, 0, 1.0}, rng)];
   EXPECT_EQ(got.size(), 3u);
   for (int v : {3, 400, 998}) EXPECT_NEAR(got[v], 10000, 500) << v;
+  // Degenerate rows: all masked gives the first id, an infinite logit wins.
+  std::vector<float> none(10, -kInf);
+  EXPECT_EQ(s.sample(none, {1.0, 0, 1.0}, rng), 0);
+  none[6] = kInf;
+  none[8] = kInf;
+  EXPECT_EQ(s.sample(none, {1.0, 0, 0.5}, rng), 6);
 }
 
 TEST(Sampler, OneDrawPerCallSoSeededSequencesRepeat) {
