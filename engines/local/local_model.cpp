@@ -117,7 +117,7 @@ Result<std::unique_ptr<LocalModel>> LocalModel::load(const std::string& path,
                              : static_cast<int32_t>(std::min<int64_t>(hp.n_ctx_train > 0 ? hp.n_ctx_train : 4096, 4096));
   // Without cache_rows: a fixed default on the CPU; on a backend that reports its free memory,
   // what is left of it once the weights are in (at least that default).
-  const int32_t min_rows = std::max({2 * m->n_ctx_, 8192, m->n_ctx_ + 1});
+  const int32_t min_rows = std::max(2 * m->n_ctx_, 8192);
   const int32_t want_rows = opts.cache_rows > 0 ? std::max(opts.cache_rows, m->n_ctx_ + 1) : 0;
   m->n_batch_ = std::max<int32_t>(1, opts.n_batch);
   m->add_bos_ = opts.add_bos.value_or(m->tokenizer_ && m->tokenizer_->add_bos());

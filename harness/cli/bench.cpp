@@ -59,6 +59,19 @@ std::vector<int32_t> random_tokens(std::mt19937_64& rng, int32_t n_vocab, int64_
   return t;
 }
 
+// One MMLU-shaped question: header + question, then each one-token option scored after it.
+void add_question(std::vector<TokenScoreItem>& items, const std::vector<int32_t>& header,
+                  const std::vector<int32_t>& question, const std::vector<int32_t>& options) {
+  for (int32_t opt : options) {
+    TokenScoreItem it;
+    it.tokens = header;
+    it.tokens.insert(it.tokens.end(), question.begin(), question.end());
+    it.tokens.push_back(opt);
+    it.n_prefix = static_cast<int32_t>(it.tokens.size()) - 1;
+    items.push_back(std::move(it));
+  }
+}
+
 int bench(const Args& args) {
   auto spec = args.get("model");
   if (!spec) {
@@ -145,14 +158,11 @@ int bench(const Args& args) {
       const auto header = random_tokens(rng, n_vocab, n_hdr);
       for (int64_t q = 0; q < n_q; ++q) {
         auto question = random_tokens(rng, n_vocab, n_qtok);
-        for (int32_t opt : options) {
-          TokenScoreItem it;
-          it.tokens = shared ? header : random_tokens(rng, n_vocab, n_hdr);
-          const auto own_q = shared ? question : random_tokens(rng, n_vocab, n_qtok);
-          it.tokens.insert(it.tokens.end(), own_q.begin(), own_q.end());
-          it.tokens.push_back(opt);
-          it.n_prefix = static_cast<int32_t>(it.tokens.size()) - 1;
-          items.push_back(std::move(it));
+        if (shared) {
+          add_question(items, header, question, options);
+        } else {
+          for (int32_t opt : options)
+            add_question(items, random_tokens(rng, n_vocab, n_hdr), random_tokens(rng, n_vocab, n_qtok), {opt});
         }
       }
       const auto t0 = Clock::now();
@@ -202,15 +212,7 @@ int bench(const Args& args) {
       }
       const auto header = random_tokens(rng, n_vocab, h);
       for (int64_t q : qs) {
-        auto question = random_tokens(rng, n_vocab, q);
-        for (int32_t opt : options) {
-          TokenScoreItem it;
-          it.tokens = header;
-          it.tokens.insert(it.tokens.end(), question.begin(), question.end());
-          it.tokens.push_back(opt);
-          it.n_prefix = static_cast<int32_t>(it.tokens.size()) - 1;
-          items.push_back(std::move(it));
-        }
+        add_question(items, header, random_tokens(rng, n_vocab, q), options);
         ++shape_q;
       }
     }
