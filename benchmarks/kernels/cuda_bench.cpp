@@ -410,7 +410,29 @@ int main(int argc, char** argv) {
         const double a0 = now_s();
         for (int i = 0; i < 3; ++i) ops->attention(m.q, m.kc[0].view(), m.vc[0].view(), lay, m.attn, m.att);
         ops->synchronize();
-        std::printf("%-44s %10.2f ms per layer\n", "  prefill attention (causal, 1 layer)", (now_s() - a0) / 3 * 1e3);
+        const double gemm_ms = (now_s() - a0) / 3 * 1e3;
+        std::printf("%-44s %10.2f ms per layer\n", "  prefill attention (causal, 1 layer)", gemm_ms);
+        // The same layer through the flash-attention kernel (CudaOpsOptions::flash_prefill),
+        // checked against the GEMM path's output before it is timed.
+        CudaOpsOptions fo;
+        fo.flash_prefill = true;
+        auto fops = make_cuda_ops(fo);
+        const size_t n_out = static_cast<size_t>(prefill * m.attn.n_head * m.attn.head_dim);
+        std::vector<float> ref(n_out), got(n_out);
+        ops->download(ref.data(), m.att, n_out * sizeof(float));
+        fops->attention(m.q, m.kc[0].view(), m.vc[0].view(), lay, m.attn, m.att);
+        fops->synchronize();
+        fops->download(got.data(), m.att, n_out * sizeof(float));
+        double max_err = 0;
+        for (size_t i = 0; i < n_out; ++i) max_err = std::max<double>(max_err, std::abs(double(got[i]) - ref[i]));
+        const double f0 = now_s();
+        for (int i = 0; i < 3; ++i) fops->attention(m.q, m.kc[0].view(), m.vc[0].view(), lay, m.attn, m.att);
+        fops->synchronize();
+        const double flash_ms = (now_s() - f0) / 3 * 1e3;
+        const double attn_flops = 4.0 * m.attn.n_head * m.attn.head_dim * (prefill * (prefill + 1) / 2.0);
+        std::printf("%-44s %10.2f ms per layer  %.1f TFLOP/s (GEMM path %.1f), max |diff| vs GEMM path %.2e\n",
+                    "  prefill attention, flash kernel", flash_ms, attn_flops / flash_ms / 1e9,
+                    attn_flops / gemm_ms / 1e9, max_err);
       }
       std::printf("%-44s %10.0f tok/s  %6.1f ms      %5.1f%% of GEMM rate (%.1f TFLOP/s in matmuls)\n",
                   ("prefill " + std::to_string(prefill) + " tokens, " + std::string(ggml_type_name(t))).c_str(),

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "engines/local/cuda/cuda_kernels.h"
+#include "engines/local/cuda/flash_prefill.cuh"
 #include "harness/status.h"
 
 namespace assay::cuda {
@@ -416,7 +417,41 @@ __global__ void logprobs_kernel(const float* logits, int64_t n_vocab, const int3
   }
 }
 
+template <int HD>
+__global__ void __launch_bounds__(kFlashThreads) flash_prefill_kernel(FlashArgs a) {
+  extern __shared__ __align__(128) unsigned char flash_smem[];
+  // The last query tiles walk the most cache rows (causal): start them first.
+  flash_prefill_block<HD>(a, *reinterpret_cast<FlashSmem<HD>*>(flash_smem),
+                          static_cast<int>(gridDim.x - 1 - blockIdx.x), static_cast<int>(blockIdx.y));
+}
+
+template <int HD>
+void launch_flash_hd(const FlashArgs& a, cudaStream_t s) {
+  constexpr size_t kBytes = sizeof(FlashSmem<HD>);
+  // Above 48 KiB of shared memory a kernel must opt in (once per device and process).
+  static const cudaError_t opt_in = cudaFuncSetAttribute(
+      flash_prefill_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kBytes));
+  ASSAY_CHECK_MSG(opt_in == cudaSuccess, std::string("flash prefill: shared memory opt-in failed: ") +
+                                             cudaGetErrorString(opt_in));
+  const dim3 grid(static_cast<unsigned>((a.n + kFlashBQ - 1) / kFlashBQ), static_cast<unsigned>(a.n_head));
+  flash_prefill_kernel<HD><<<grid, kFlashThreads, kBytes, s>>>(a);
+}
+
 }  // namespace
+
+bool flash_prefill_supports(int head_dim) { return head_dim == 64 || head_dim == 128; }
+
+void launch_flash_prefill(const FlashArgs& a, int head_dim, void* s) {
+  if (a.n == 0) return;
+  const auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
+  ASSAY_CHECK_MSG(aligned(a.k) && aligned(a.v) && a.k_row_bytes % 16 == 0 && a.v_row_bytes % 16 == 0,
+                  "flash prefill: cache rows must be 16-byte aligned");
+  switch (head_dim) {
+    case 64: launch_flash_hd<64>(a, st(s)); break;
+    case 128: launch_flash_hd<128>(a, st(s)); break;
+    default: ASSAY_CHECK_MSG(false, "flash prefill: head_dim " + std::to_string(head_dim) + " not built");
+  }
+}
 
 void launch_rms_norm(const float* x, const float* w, float* out, int64_t n_rows, int64_t n,
                      float eps, void* s) {

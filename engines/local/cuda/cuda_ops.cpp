@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -32,6 +33,8 @@ void cublas_check(cublasStatus_t e, const char* what) {
 class CudaOps final : public Ops {
  public:
   explicit CudaOps(const CudaOpsOptions& o) : opt_(o) {
+    if (const char* e = std::getenv("ASSAY_CUDA_FLASH_PREFILL"); e && (*e == '0' || *e == '1'))
+      opt_.flash_prefill = *e == '1';
     int n = 0;
     CU(cudaGetDeviceCount(&n));
     ASSAY_CHECK_MSG(o.device >= 0 && o.device < n, "CudaOps: no such CUDA device");
@@ -233,7 +236,34 @@ class CudaOps final : public Ops {
       cuda::launch_attention(w, stream_);
       after_launch("attention");
     }
-    for (const auto& [t0, n] : runs) attention_gemm(a, layout, t0, n);
+    const auto aligned = [](const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15) == 0; };
+    const bool flash = opt_.flash_prefill && cuda::flash_prefill_supports(p.head_dim) && aligned(a.k) &&
+                       aligned(a.v) && a.k_row_bytes % 16 == 0 && a.v_row_bytes % 16 == 0;
+    for (const auto& [t0, n] : runs) {
+      if (!flash) {
+        attention_gemm(a, layout, t0, n);
+        continue;
+      }
+      cuda::FlashArgs f{};
+      f.q = a.q + t0 * a.q_stride;
+      f.q_stride = a.q_stride;
+      f.k = static_cast<const uint8_t*>(a.k);
+      f.k_row_bytes = a.k_row_bytes;
+      f.k_f16 = a.k_f16;
+      f.v = static_cast<const uint8_t*>(a.v);
+      f.v_row_bytes = a.v_row_bytes;
+      f.v_f16 = a.v_f16;
+      f.seq_rows = a.rows + layout.seq_offsets[layout.token_seq[t0]];
+      f.n_kv = a.token_n_kv + t0;
+      f.n = n;
+      f.n_head = p.n_head;
+      f.group = p.n_head / p.n_head_kv;
+      f.scale = a.scale;
+      f.out = a.out + t0 * a.out_stride;
+      f.out_stride = a.out_stride;
+      cuda::launch_flash_prefill(f, p.head_dim, stream_);
+      after_launch("flash prefill attention");
+    }
   }
 
   void swiglu(const float* gate, const float* up, float* out, int64_t n_rows, int64_t n,

@@ -17,7 +17,8 @@
 // use a kernel with one block per (token, head) whose warps split the KV rows; when that is too
 // few blocks for the SMs (decode of a few sequences over long contexts), each (token, head) is
 // split over several blocks by KV rows and a second kernel merges their partial softmaxes
-// (flash-decoding). With an F16 cache, q is rounded to F16 as CpuOps does.
+// (flash-decoding). With flash_prefill, the runs go through one tiled flash-attention kernel
+// over the paged cache instead. With an F16 cache, q is rounded to F16 as CpuOps does.
 // Unlike CpuOps, a row's result is not bit-identical across batch compositions: the GEMV/GEMM
 // and attention paths round differently, within BF16/F16 tolerance.
 //
@@ -41,6 +42,11 @@ struct CudaOpsOptions {
   // count, the batch and the context; N forces N (tests use it to reach the merge on small
   // inputs).
   int attn_splits = 0;
+  // Runs of >= 32 prefill tokens with head_dim 64 or 128 use the flash-attention kernel
+  // (flash_prefill.cuh) instead of gathered K/V and batched GEMMs. Off until an H100/H200 check
+  // has passed it (its tiling and softmax are checked on the host; its tensor-core steps only run
+  // on a GPU). ASSAY_CUDA_FLASH_PREFILL=1/0 in the environment overrides.
+  bool flash_prefill = false;
 };
 
 // Whether at least one CUDA device can be used (false without a driver or device).

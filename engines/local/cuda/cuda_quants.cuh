@@ -13,6 +13,14 @@
 
 #include <cstdint>
 
+// `#pragma unroll` for the device pass only: the host compiler (these functions are also host
+// code) warns about it.
+#if defined(__CUDA_ARCH__)
+#define ASSAY_UNROLL _Pragma("unroll")
+#else
+#define ASSAY_UNROLL
+#endif
+
 namespace assay::cuda {
 
 // The device intrinsics, and their IEEE meaning in host code: tests/engines/local/cuda/
@@ -80,7 +88,7 @@ struct DqQ4_0 {
   __host__ __device__ static void get(const uint8_t* b, int c, float v[8], int* p0, int* p1) {
     const float d = h2f(b);
     const uint8_t* qs = b + 2 + 4 * c;
-#pragma unroll
+    ASSAY_UNROLL
     for (int i = 0; i < 4; ++i) {
       const int q = qs[i];
       v[i] = static_cast<float>((q & 15) - 8) * d;
@@ -97,7 +105,7 @@ struct DqQ4_1 {
   __host__ __device__ static void get(const uint8_t* b, int c, float v[8], int* p0, int* p1) {
     const float d = h2f(b), m = h2f(b + 2);
     const uint32_t qs = *reinterpret_cast<const uint32_t*>(b + 4 + 4 * c);
-#pragma unroll
+    ASSAY_UNROLL
     for (int i = 0; i < 4; ++i) {
       const int q = (qs >> (8 * i)) & 0xFF;
       v[i] = fadd_rn(fmul_rn(static_cast<float>(q & 15), d), m);
@@ -114,7 +122,7 @@ struct DqQ8_0 {
   __host__ __device__ static void get(const uint8_t* b, int c, float v[8], int* p0, int* p1) {
     const float d = h2f(b);
     const uint16_t* qs = reinterpret_cast<const uint16_t*>(b + 2 + 8 * c);
-#pragma unroll
+    ASSAY_UNROLL
     for (int i = 0; i < 4; ++i) {
       const uint16_t u = qs[i];
       v[2 * i] = static_cast<float>(static_cast<int8_t>(u & 0xFF)) * d;
@@ -136,7 +144,7 @@ struct DqQ4_K {
     scale_min_k4(2 * c4 + 1, b + 4, &sc1, &m1);
     const float d1 = d * sc0, mm1 = dmin * m0, d2 = d * sc1, mm2 = dmin * m1;
     const uint32_t qs = *reinterpret_cast<const uint32_t*>(b + 16 + 32 * c4 + l0);
-#pragma unroll
+    ASSAY_UNROLL
     for (int i = 0; i < 4; ++i) {
       const int q = (qs >> (8 * i)) & 0xFF;
       v[i] = fsub_rn(fmul_rn(d1, static_cast<float>(q & 15)), mm1);
@@ -159,7 +167,7 @@ struct DqQ5_K {
     const float d1 = d * sc0, mm1 = dmin * m0, d2 = d * sc1, mm2 = dmin * m1;
     const uint32_t qh = *reinterpret_cast<const uint32_t*>(b + 16 + l0);
     const uint32_t qs = *reinterpret_cast<const uint32_t*>(b + 48 + 32 * c4 + l0);
-#pragma unroll
+    ASSAY_UNROLL
     for (int i = 0; i < 4; ++i) {
       const int q = (qs >> (8 * i)) & 0xFF;
       const int h = (qh >> (8 * i)) & 0xFF;
@@ -185,7 +193,7 @@ struct DqQ6_K {
     const int e0 = 32 * g + l0;  // position within the 128-half of the low-nibble run
     const float s0 = d * static_cast<float>(sc[e0 / 16]);
     const float s1 = d * static_cast<float>(sc[(e0 + 64) / 16]);
-#pragma unroll
+    ASSAY_UNROLL
     for (int i = 0; i < 4; ++i) {
       const int lb = ql[i], hb = qh[i];
       const int q0 = ((lb & 15) | (((hb >> (2 * g)) & 3) << 4)) - 32;
@@ -216,7 +224,7 @@ struct DqF16 {
 #if defined(__CUDA_ARCH__)
     const uint4 u = *reinterpret_cast<const uint4*>(p);
     const __half2* h = reinterpret_cast<const __half2*>(&u);
-#pragma unroll
+    ASSAY_UNROLL
     for (int i = 0; i < 4; ++i) {
       const float2 f = __half22float2(h[i]);
       v[2 * i] = f.x;
@@ -236,7 +244,7 @@ struct DqBF16 {
   __host__ __device__ static void eight(const uint8_t* p, float v[8]) {
     const uint4 u = *reinterpret_cast<const uint4*>(p);
     const uint32_t w[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
+    ASSAY_UNROLL
     for (int i = 0; i < 4; ++i) {
       v[2 * i] = bits_to_float(w[i] << 16);
       v[2 * i + 1] = bits_to_float(w[i] & 0xFFFF0000u);
@@ -260,7 +268,7 @@ __host__ __device__ __forceinline__ int get_chunk(const uint8_t* row, int64_t i,
       return 8;
     }
     const int n = static_cast<int>(ne0 - e < 8 ? ne0 - e : 8);
-#pragma unroll
+    ASSAY_UNROLL
     for (int k = 0; k < 8; ++k) v[k] = k < n ? D::one(p + k * D::kElem) : 0.0f;
     return n;
   } else {
@@ -305,7 +313,7 @@ __host__ __device__ __forceinline__ void q4k_wide_step(const uint8_t* const* wr,
   const int c4 = static_cast<int>((i >> 1) & 3), hh = static_cast<int>(i & 1);
   uint4 q[R];
   float d1[R], m1[R], d2[R], m2[R];
-#pragma unroll
+  ASSAY_UNROLL
   for (int r = 0; r < R; ++r) {
     const uint8_t* b = wr[r] + blk * 144;
     q[r] = ldg(reinterpret_cast<const uint4*>(b + 16 + 32 * c4 + 16 * hh));
@@ -336,17 +344,17 @@ __host__ __device__ __forceinline__ void q4k_wide_step(const uint8_t* const* wr,
     m2[r] = dmin * mn1;
   }
   const int64_t pos = blk * 256 + 64 * c4 + 16 * hh;
-#pragma unroll
+  ASSAY_UNROLL
   for (int g = 0; g < 4; ++g) {
-#pragma unroll
+    ASSAY_UNROLL
     for (int t = 0; t < NT; ++t) {
       const float4 a = ldg(reinterpret_cast<const float4*>(x + t * xs + pos + 4 * g));
       const float4 b = ldg(reinterpret_cast<const float4*>(x + t * xs + pos + 32 + 4 * g));
-#pragma unroll
+      ASSAY_UNROLL
       for (int r = 0; r < R; ++r) {
         const uint32_t w = g == 0 ? q[r].x : g == 1 ? q[r].y : g == 2 ? q[r].z : q[r].w;
         float lo[4], hi[4];
-#pragma unroll
+        ASSAY_UNROLL
         for (int k = 0; k < 4; ++k) {
           const int qb = static_cast<int>((w >> (8 * k)) & 0xFF);
           lo[k] = fsub_rn(fmul_rn(d1[r], static_cast<float>(qb & 15)), m1[r]);

@@ -58,6 +58,26 @@ class CudaOpsTest : public ::testing::Test {
   std::unique_ptr<Ops> gpu_;
   CpuOps cpu_{CpuOpsOptions{2, true}};
   std::vector<void*> bufs_;
+  // Runs attention on a CudaOps made with `o` and checks every output element against `want`
+  // (CpuOps' result, row stride os over qw written elements), and that the stride gap stays NaN.
+  void expect_attention(const CudaOpsOptions& o, const float* dq, const TensorRef& dk, const TensorRef& dv,
+                        const AttentionLayout& layout, const AttentionParams& p, const std::vector<float>& want,
+                        int64_t qw, int64_t os, float tol, const std::string& what) {
+    auto ops = make_cuda_ops(o);
+    const int64_t n_tok = static_cast<int64_t>(layout.token_seq.size());
+    float* gout = dev_nan(n_tok * os);
+    ops->attention(dq, dk, dv, layout, p, gout, 0, os);
+    ops->synchronize();
+    auto got = down(gout, want.size());
+    for (int64_t t = 0; t < n_tok; ++t) {
+      for (int64_t i = 0; i < qw; ++i) {
+        const float g = got[t * os + i], w = want[t * os + i];
+        ASSERT_TRUE(std::isfinite(g)) << what << ": token " << t << " elem " << i << " not written";
+        ASSERT_NEAR(g, w, tol) << what << ": token " << t << " elem " << i;
+      }
+      ASSERT_TRUE(std::isnan(got[t * os + qw])) << what << ": wrote into the out stride gap";
+    }
+  }
 };
 
 void expect_close(const std::vector<float>& got, const std::vector<float>& want, float rel,
@@ -325,26 +345,16 @@ TEST_F(CudaOpsTest, AttentionSplitKvMatchesCpu) {
       for (int splits : {0, 1, 2, 3, 7, 40}) {
         CudaOpsOptions o;
         o.attn_splits = splits;
-        auto ops = make_cuda_ops(o);
-        float* gout = dev_nan(n_tok * os);
-        ops->attention(dq, dk, dv, layout, p, gout, 0, os);
-        ops->synchronize();
-        auto got = down(gout, want.size());
-        for (int64_t t = 0; t < n_tok; ++t) {
-          for (int64_t i = 0; i < qw; ++i) {
-            const float g = got[t * os + i], w = want[t * os + i];
-            ASSERT_TRUE(std::isfinite(g)) << "splits " << splits << " token " << t << " elem " << i << " not written";
-            ASSERT_NEAR(g, w, 2e-5f) << "splits " << splits << " heads " << sh.n_head << "/" << sh.n_head_kv
-                                     << " " << tname(kv) << " token " << t << " elem " << i;
-          }
-          ASSERT_TRUE(std::isnan(got[t * os + qw])) << "wrote into the out stride gap";
-        }
+        expect_attention(o, dq, dk, dv, layout, p, want, qw, os, 2e-5f,
+                         "splits " + std::to_string(splits) + " heads " + std::to_string(sh.n_head) + "/" +
+                             std::to_string(sh.n_head_kv) + " " + tname(kv));
+        if (HasFatalFailure()) return;
       }
     }
   }
 }
 
-// Prefill-sized runs (>= 32 tokens of one sequence) take the GEMM path (F16 operands, F32
+// Prefill-sized runs (>= 32 tokens of one sequence) take the GEMM path or the flash kernel (F16 operands, F32
 // accumulation): two long runs sharing a prefix, with a short run of a third sequence between.
 TEST_F(CudaOpsTest, AttentionPrefillRunsMatchCpu) {
   struct Shape {
@@ -379,19 +389,17 @@ TEST_F(CudaOpsTest, AttentionPrefillRunsMatchCpu) {
       std::vector<float> want(n_tok * os, kNaN);
       cpu_.attention(q.data(), TensorRef{kc.data(), kv, kvw, n_cache, rb}, TensorRef{vc.data(), kv, kvw, n_cache, rb},
                      layout, p, want.data(), 0, os);
-      float* gout = dev_nan(n_tok * os);
-      gpu_->attention(dev(q), TensorRef{dev(kc), kv, kvw, n_cache, rb}, TensorRef{dev(vc), kv, kvw, n_cache, rb},
-                      layout, p, gout, 0, os);
-      auto got = down(gout, want.size());
-      for (int64_t t = 0; t < n_tok; ++t) {
-        for (int64_t i = 0; i < qw; ++i) {
-          const float g = got[t * os + i], w = want[t * os + i];
-          ASSERT_TRUE(std::isfinite(g)) << "token " << t << " elem " << i << " not written";
-          // F16 rounding of q, k, p and v: a few 1e-4 on outputs of magnitude <= 1.
-          ASSERT_NEAR(g, w, 3e-3f) << "heads " << sh.n_head << "/" << sh.n_head_kv << " " << tname(kv)
-                                   << " token " << t << " elem " << i;
-        }
-        ASSERT_TRUE(std::isnan(got[t * os + qw])) << "wrote into the out stride gap";
+      const float* dq = dev(q);
+      const TensorRef dk{dev(kc), kv, kvw, n_cache, rb}, dv{dev(vc), kv, kvw, n_cache, rb};
+      // Both prefill paths: gathered K/V through cuBLAS, and the flash-attention kernel.
+      // F16 rounding of q, k, p and v: a few 1e-4 on outputs of magnitude <= 1.
+      for (bool flash : {false, true}) {
+        CudaOpsOptions o;
+        o.flash_prefill = flash;
+        expect_attention(o, dq, dk, dv, layout, p, want, qw, os, 3e-3f,
+                         std::string(flash ? "flash" : "gemm") + " heads " + std::to_string(sh.n_head) + "/" +
+                             std::to_string(sh.n_head_kv) + " " + tname(kv));
+        if (HasFatalFailure()) return;
       }
     }
   }
@@ -457,7 +465,7 @@ struct ModelPair {
   std::unique_ptr<LocalModel> cpu, gpu;
 };
 
-ModelPair load_both(const std::string& path) {
+ModelPair load_both(const std::string& path, const CudaOpsOptions& cuda = {}) {
   LocalModelOptions o;
   o.require_tokenizer = false;
   o.n_ctx = 256;
@@ -465,7 +473,7 @@ ModelPair load_both(const std::string& path) {
   ModelPair mp;
   auto c = LocalModel::load(path, "local:" + path, std::make_unique<CpuOps>(), o);
   EXPECT_TRUE(c.ok()) << c.status().message();
-  auto g = LocalModel::load(path, "local:" + path, make_cuda_ops(), o);
+  auto g = LocalModel::load(path, "local:" + path, make_cuda_ops(cuda), o);
   EXPECT_TRUE(g.ok()) << g.status().message();
   if (c.ok()) mp.cpu = std::move(c).value();
   if (g.ok()) mp.gpu = std::move(g).value();
@@ -498,8 +506,9 @@ double mean_kl(const std::vector<float>& a, const std::vector<float>& b, int64_t
 // closer than this. For quantized weights the CPU multiplies with 8-bit quantized activations
 // (its ActQ8 formats) while the GPU uses F32 (decode) or BF16 (prefill) activations, so their
 // logits differ by that quantization (~1e-2), and near-ties within it can flip.
-void check_model_agrees(const std::string& path, int64_t n_vocab, float tie_gap) {
-  ModelPair mp = load_both(path);
+void check_model_agrees(const std::string& path, int64_t n_vocab, float tie_gap,
+                        const CudaOpsOptions& cuda = {}) {
+  ModelPair mp = load_both(path, cuda);
   ASSERT_TRUE(mp.cpu && mp.gpu);
   std::mt19937 rng(5);
   std::vector<int32_t> tokens(100);
@@ -602,6 +611,11 @@ TEST_F(CudaOpsTest, MidSizeLlamaShapedModelAgreesWithCpu) {
     const std::string path = dir.file("mid_" + tname(t) + ".gguf");
     ASSERT_TRUE(write_tiny_gguf_model(spec, path).ok());
     check_model_agrees(path, spec.n_vocab, t == GgmlType::Q8_0 ? 5e-2f : 1e-3f);
+    if (t == GgmlType::BF16) {  // head_dim 64: the 100-token prefill through the flash kernel
+      CudaOpsOptions flash;
+      flash.flash_prefill = true;
+      check_model_agrees(path, spec.n_vocab, 1e-3f, flash);
+    }
   }
 }
 
