@@ -46,8 +46,8 @@ fi
 if command -v cuobjdump >/dev/null; then
   echo "== registers / spills of the hot kernels (cuobjdump -res-usage)"
   cuobjdump -res-usage "$PACK/bin/assay_cuda_bench" 2>/dev/null |
-    awk '/Function/ {f=$2} /REG/ {print f, $0}' | grep -E "gemv_kernel.*Li1E|gemv_q4k_kernelILi1E|attention_kernel|attention_merge|attn_softmax|flash_prefill_kernel" |
-    sed -E 's/_ZN5assay4cuda[0-9A-Za-z_]*?(gemv_kernel|gemv_q4k_kernel|attention_kernel|attention_merge_kernel|attn_softmax_kernel|flash_prefill_kernel)/\1/' | cut -c1-160 | head -14
+    awk '/Function/ {f=$2} /REG/ {print f, $0}' | grep -E "gemv_kernel.*Li1E|gemv_q4k_kernelILi1E|attention_kernel|attention_merge|attn_softmax|flash_prefill_kernel|sample_kernel" |
+    sed -E 's/_ZN5assay4cuda[0-9A-Za-z_]*?(gemv_kernel|gemv_q4k_kernel|attention_kernel|attention_merge_kernel|attn_softmax_kernel|flash_prefill_kernel|sample_kernel)/\1/' | cut -c1-160 | head -16
 fi
 echo "== benchmark"
 "$PACK/bin/assay_cuda_bench" ${BENCH_ARGS:-} || status=1

@@ -449,5 +449,31 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
+  {  // Sampling one token per row: on the device vs downloading the rows to the host Sampler.
+    const int64_t nv = shape.n_vocab;
+    for (int64_t rows : {int64_t{1}, int64_t{64}}) {
+      float* lg = static_cast<float*>(ops->alloc(sizeof(float) * rows * nv));
+      std::mt19937 r(9);
+      std::normal_distribution<float> nd(0.0f, 4.0f);
+      std::vector<float> h(static_cast<size_t>(rows * nv));
+      for (auto& x : h) x = nd(r);
+      ops->upload(lg, h.data(), sizeof(float) * h.size());
+      std::vector<SampleRow> how(static_cast<size_t>(rows), SampleRow{0.8, 0.9, 0.5, 0, 0});
+      std::vector<int32_t> dev_tok(how.size()), host_tok(how.size());
+      ops->sample_tokens(lg, rows, nv, how, dev_tok.data());
+      const double s0 = now_s();
+      for (int i = 0; i < 5; ++i) ops->sample_tokens(lg, rows, nv, how, dev_tok.data());
+      const double dev_ms = (now_s() - s0) / 5 * 1e3;
+      const double h0 = now_s();
+      for (int i = 0; i < 5; ++i) ops->Ops::sample_tokens(lg, rows, nv, how, host_tok.data());
+      const double host_ms = (now_s() - h0) / 5 * 1e3;
+      int same = 0;
+      for (size_t i = 0; i < how.size(); ++i) same += dev_tok[i] == host_tok[i];
+      std::printf("%-44s %10.3f ms  (host Sampler %.3f ms, %.1fx; %d/%lld tokens equal)\n",
+                  ("sample top-p 0.9, " + std::to_string(rows) + " x " + std::to_string(nv)).c_str(), dev_ms, host_ms,
+                  host_ms / dev_ms, same, static_cast<long long>(rows));
+      ops->free(lg);
+    }
+  }
   return 0;
 }

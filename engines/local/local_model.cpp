@@ -621,8 +621,6 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
     for (size_t k = created.size(); k > mark; --k) cache_->discard(created[k - 1]);
     created.resize(mark);
   };
-  std::vector<float> logits_host;
-  Sampler sampler;
   while (true) {
     while (seqs.size() < max_active && !pending.empty()) {
       const size_t i = pending.front();
@@ -688,28 +686,27 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
         for (size_t a = a0; a < a1; ++a) rows.push_back(cache_->row(active[a]->nodes.back()));
         ops_->gather_rows(hidden_store_, n_embd, rows, n_embd, hidden_tmp_);
         forward_->logits(hidden_tmp_, static_cast<int64_t>(rows.size()), logits_);
-        std::vector<int32_t> am(rows.size());
-        ops_->token_logprobs(logits_, static_cast<int64_t>(rows.size()), n_vocab, {}, nullptr,
-                             am.data(), nullptr);
         bool any_sampling = false;
         for (size_t a = a0; a < a1; ++a) {
           const GenParams& p = requests[active[a]->req].params;
           any_sampling |= p.do_sample && p.temperature > 0;
         }
-        if (any_sampling) {
-          logits_host.resize(rows.size() * static_cast<size_t>(n_vocab));
-          ops_->download(logits_host.data(), logits_, sizeof(float) * logits_host.size());
+        if (!any_sampling) {
+          ops_->token_logprobs(logits_, static_cast<int64_t>(rows.size()), n_vocab, {}, nullptr,
+                               next.data() + a0, nullptr);
+          continue;
         }
+        // Drawn where the logits are (on a GPU, no vocabulary-sized copy per token); one draw
+        // per sampling row from its own generator, greedy rows take the argmax.
+        std::vector<SampleRow> how(rows.size());
         for (size_t a = a0; a < a1; ++a) {
           const GenParams& p = requests[active[a]->req].params;
-          if (!(p.do_sample && p.temperature > 0)) {
-            next[a] = am[a - a0];
-            continue;
-          }
-          const float* lg = logits_host.data() + (a - a0) * static_cast<size_t>(n_vocab);
-          next[a] = sampler.sample(std::span<const float>(lg, static_cast<size_t>(n_vocab)),
-                                   SamplingParams{p.temperature, p.top_k, p.top_p}, active[a]->rng);
+          if (p.do_sample && p.temperature > 0)
+            how[a - a0] = SampleRow{p.temperature, p.top_p, Sampler::draw_unit(active[a]->rng), p.top_k, 0};
+          else
+            how[a - a0] = SampleRow{0.0, 1.0, 0.0, 0, 0};
         }
+        ops_->sample_tokens(logits_, static_cast<int64_t>(rows.size()), n_vocab, how, next.data() + a0);
       }
       // Append, check the stopping rules, extend the paths of those that go on.
       for (size_t a = 0; a < active.size(); ++a) {

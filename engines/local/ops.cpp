@@ -1,6 +1,10 @@
 #include "engines/local/ops.h"
 
 #include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "engines/local/sampler.h"
 
 #include "harness/status.h"
 
@@ -32,6 +36,33 @@ int64_t check_attention_args(const TensorRef& k_cache, const TensorRef& v_cache,
     max_kv = std::max<int64_t>(max_kv, nkv);
   }
   return max_kv;
+}
+
+void Ops::sample_tokens(const float* logits, int64_t n_rows, int64_t n_vocab, std::span<const SampleRow> rows,
+                        int32_t* out) {
+  ASSAY_CHECK(static_cast<int64_t>(rows.size()) == n_rows && n_vocab > 0);
+  std::vector<float> host;
+  const float* base = logits;
+  if (!host_memory_is_device()) {
+    host.resize(static_cast<size_t>(n_rows * n_vocab));
+    download(host.data(), logits, sizeof(float) * host.size());
+    base = host.data();
+  }
+  Sampler sampler;
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const std::span<const float> row(base + r * n_vocab, static_cast<size_t>(n_vocab));
+    const SampleRow& p = rows[static_cast<size_t>(r)];
+    if (p.temperature <= 0) {
+      // NaN counts as -inf; the lowest id of the maxima (id 0 when all are -inf).
+      int32_t best = 0;
+      float m = -INFINITY;
+      for (size_t v = 0; v < row.size(); ++v)
+        if (row[v] > m) m = row[v], best = static_cast<int32_t>(v);
+      out[r] = best;
+    } else {
+      out[r] = sampler.sample(row, SamplingParams{p.temperature, p.top_k, p.top_p}, p.unit);
+    }
+  }
 }
 
 }  // namespace assay

@@ -100,6 +100,16 @@ struct AttentionParams {
 int64_t check_attention_args(const TensorRef& k_cache, const TensorRef& v_cache,
                              const AttentionLayout& layout, const AttentionParams& p);
 
+// One row's settings for Ops::sample_tokens: the Sampler's (engines/local/sampler.h) plus the
+// row's draw, made on the host from its sequence's generator.
+struct SampleRow {
+  double temperature = 1.0;  // <= 0: the argmax (lowest id on ties), no draw used
+  double top_p = 1.0;        // >= 1: off
+  double unit = 0.0;         // the draw, in [0, 1)
+  int32_t top_k = 0;         // 0 or >= n_vocab: off
+  int32_t reserved = 0;
+};
+
 class Ops {
  public:
   virtual ~Ops() = default;
@@ -184,6 +194,13 @@ class Ops {
   virtual void token_logprobs(const float* logits, int64_t n_rows, int64_t n_vocab,
                               std::span<const int32_t> targets, float* logprob, int32_t* argmax,
                               float* logsumexp) = 0;
+
+  // One token per row of logits [n_rows, n_vocab] f32 device (row stride = n_vocab), drawn as
+  // Sampler::sample(row, {temperature, top_k, top_p}, unit) draws it, into HOST out[n_rows].
+  // The base implementation downloads the rows and runs the host Sampler; CudaOps samples on the
+  // device (the same kept set and id-order walk; the same token up to the rounding of sums).
+  virtual void sample_tokens(const float* logits, int64_t n_rows, int64_t n_vocab,
+                             std::span<const SampleRow> rows, int32_t* out);
 };
 
 }  // namespace assay

@@ -28,7 +28,16 @@ size_t walk(const std::vector<double>& w, size_t n, double u) {
 
 }  // namespace
 
+double Sampler::draw_unit(std::mt19937_64& rng) {
+  return std::generate_canonical<double, std::numeric_limits<double>::digits>(rng);
+}
+
 int32_t Sampler::sample(std::span<const float> logits, const SamplingParams& p, std::mt19937_64& rng) {
+  // One draw per call whatever the path, so the generator's state advances alike.
+  return sample(logits, p, draw_unit(rng));
+}
+
+int32_t Sampler::sample(std::span<const float> logits, const SamplingParams& p, double unit) {
   ASSAY_CHECK(!logits.empty());
   ASSAY_CHECK_MSG(p.temperature > 0, "Sampler: temperature must be > 0");
   const size_t n = logits.size();
@@ -41,8 +50,6 @@ int32_t Sampler::sample(std::span<const float> logits, const SamplingParams& p, 
     cand_[v] = {x, static_cast<int32_t>(v)};
     mx = std::max(mx, x);
   }
-  // One draw per call whatever the path, so the generator's state advances alike.
-  const double unit = std::generate_canonical<double, std::numeric_limits<double>::digits>(rng);
   if (!std::isfinite(mx)) {  // every logit -inf (or NaN): the first id; some +inf: the first of those
     for (size_t v = 0; v < n; ++v)
       if (cand_[v].first == mx) return static_cast<int32_t>(v);
@@ -86,12 +93,25 @@ int32_t Sampler::sample(std::span<const float> logits, const SamplingParams& p, 
       }
       if (keep == 0 && sorted == k) keep = k;  // rounding: the whole set
     }
-  } else {
-    for (size_t c = 0; c < k; ++c) w_[c] = std::exp(static_cast<double>(cand_[c].first) - mx);
+  }
+  // The kept set is the first `keep` in sorted order: every value above the last kept one, and
+  // of the values equal to it the lowest ids. The draw walks it in id order, as the CUDA
+  // sampler does (it finds the same set by bisection and never sorts).
+  const float last = cand_[keep - 1].first;
+  size_t ties = 0;
+  for (size_t c = 0; c < keep; ++c) ties += cand_[c].first == last;
+  kept_.clear();
+  for (size_t v = 0; v < n; ++v) {
+    const float x = logits[v] / t;
+    if (x > last || (x == last && ties > 0)) {
+      if (x == last) --ties;
+      kept_.push_back(static_cast<int32_t>(v));
+    }
   }
   double total = 0;
-  for (size_t c = 0; c < keep; ++c) total += w_[c];
-  return cand_[walk(w_, keep, unit * total)].second;
+  for (size_t c = 0; c < kept_.size(); ++c)
+    total += (w_[c] = std::exp(static_cast<double>(logits[kept_[c]] / t) - mx));
+  return kept_[walk(w_, kept_.size(), unit * total)];
 }
 
 }  // namespace assay

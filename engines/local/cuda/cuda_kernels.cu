@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "engines/local/cuda/cuda_kernels.h"
+#include "engines/local/cuda/cuda_sampling.cuh"
 #include "engines/local/cuda/flash_prefill.cuh"
 #include "harness/status.h"
 
@@ -437,6 +438,13 @@ void launch_flash_hd(const FlashArgs& a, cudaStream_t s) {
   flash_prefill_kernel<HD><<<grid, kFlashThreads, kBytes, s>>>(a);
 }
 
+__global__ void __launch_bounds__(kSampleThreads) sample_kernel(const float* logits, int64_t n_vocab,
+                                                                const SampleArgs* rows, int32_t* out) {
+  __shared__ SampleSmem sm;
+  const int32_t tok = sample_block(logits + static_cast<int64_t>(blockIdx.x) * n_vocab, n_vocab, rows[blockIdx.x], sm);
+  if (threadIdx.x == 0) out[blockIdx.x] = tok;
+}
+
 }  // namespace
 
 bool flash_prefill_supports(int head_dim) { return head_dim == 64 || head_dim == 128; }
@@ -540,6 +548,12 @@ void launch_token_logprobs(const float* logits, int64_t n_rows, int64_t n_vocab,
                            const int32_t* targets, float* out, void* s) {
   if (n_rows == 0) return;
   logprobs_kernel<<<static_cast<unsigned>(n_rows), 512, 0, st(s)>>>(logits, n_vocab, targets, out);
+}
+
+void launch_sample(const float* logits, int64_t n_rows, int64_t n_vocab, const SampleArgs* rows,
+                   int32_t* out, void* s) {
+  if (n_rows == 0) return;
+  sample_kernel<<<static_cast<unsigned>(n_rows), kSampleThreads, 0, st(s)>>>(logits, n_vocab, rows, out);
 }
 
 }  // namespace assay::cuda

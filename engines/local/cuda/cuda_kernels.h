@@ -93,6 +93,17 @@ void launch_gather_rows(const float* src, int64_t src_stride, const int32_t* row
                         int64_t width, float* dst, void* stream);
 // Per row: out[3 * r + 0] = logprob (NaN if target < 0 or targets null), bits of
 // out[3 * r + 1] = argmax (int32), out[3 * r + 2] = logsumexp.
+// Ops::sample_tokens' SampleRow (ops.h is C++20, the .cu files C++17): the same fields.
+struct SampleArgs {
+  double temperature;
+  double top_p;
+  double unit;
+  int32_t top_k;
+  int32_t reserved;
+};
+// out[r] = the token sampled from row r of logits [n_rows, n_vocab] (cuda_sampling.cuh).
+void launch_sample(const float* logits, int64_t n_rows, int64_t n_vocab, const SampleArgs* rows,
+                   int32_t* out, void* stream);
 void launch_token_logprobs(const float* logits, int64_t n_rows, int64_t n_vocab,
                            const int32_t* targets, float* out, void* stream);
 

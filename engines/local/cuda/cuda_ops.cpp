@@ -306,6 +306,28 @@ class CudaOps final : public Ops {
     }
   }
 
+  void sample_tokens(const float* logits, int64_t n_rows, int64_t n_vocab, std::span<const SampleRow> rows,
+                     int32_t* out) override {
+    ASSAY_CHECK(static_cast<int64_t>(rows.size()) == n_rows && n_vocab > 0);
+    for (int64_t r0 = 0; r0 < n_rows; r0 += kLpRows) {
+      const int64_t nr = std::min<int64_t>(kLpRows, n_rows - r0);
+      std::vector<cuda::SampleArgs> args(static_cast<size_t>(nr));
+      for (int64_t r = 0; r < nr; ++r) {
+        const SampleRow& p = rows[static_cast<size_t>(r0 + r)];
+        args[static_cast<size_t>(r)] = cuda::SampleArgs{p.temperature, p.top_p, p.unit, p.top_k, 0};
+      }
+      static_assert(sizeof(cuda::SampleArgs) % sizeof(int32_t) == 0);
+      const int32_t* d_args = stage(std::span<const int32_t>(reinterpret_cast<const int32_t*>(args.data()),
+                                                             args.size() * sizeof(cuda::SampleArgs) / sizeof(int32_t)));
+      auto* d_out = reinterpret_cast<int32_t*>(lp_dev_);
+      cuda::launch_sample(logits + r0 * n_vocab, nr, n_vocab, reinterpret_cast<const cuda::SampleArgs*>(d_args), d_out,
+                          stream_);
+      after_launch("sample_tokens");
+      CU(cudaMemcpyAsync(out + r0, d_out, sizeof(int32_t) * nr, cudaMemcpyDeviceToHost, stream_));
+      CU(cudaStreamSynchronize(stream_));
+    }
+  }
+
  private:
   static constexpr int kGemvMax = 4;
   static constexpr int64_t kLpRows = 4096;

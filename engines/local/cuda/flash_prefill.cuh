@@ -3,11 +3,11 @@
 // 64 at a time, S = Q K^T and O += P V on tensor cores (F16 in, F32 accumulate), with the
 // online softmax in between; no score matrix ever reaches global memory.
 //
-// Why it is written this way: every per-thread value that lives from one phase to the next is
-// in shared memory, and the phases are separated by barriers (for_threads, for_warps). So the
-// same block function runs on the host, each phase's threads one after another, with the tensor-
-// core tiles replaced by plain loops: tests/engines/local/cuda/cuda_host_test.cpp checks the
-// tiling, the masking, the paging and the online softmax against CpuOps without a GPU.
+// Why it is written this way: as phases (block_phases.cuh), every per-thread value that lives
+// from one phase to the next in shared memory. So the same block function runs on the host, each
+// phase's threads one after another, with the tensor-core tiles replaced by plain loops:
+// tests/engines/local/cuda/cuda_host_test.cpp checks the tiling, the masking, the paging and the
+// online softmax against CpuOps without a GPU.
 //
 // Numerics match the GEMM path and CpuOps with an F16 cache: q is rounded to F16 unscaled, the
 // scale multiplies the F32 dot products, K and V are F16 (an F32 cache is rounded on load), and
@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "engines/local/cuda/block_phases.cuh"
 #include "engines/local/cuda/cuda_kernels.h"
 
 #if defined(__CUDACC__)
@@ -58,41 +59,11 @@ struct FlashSmem {
   int n_kv[kFlashBQ];
 };
 
-// Runs f(thread) for every thread of the block, then a barrier.
-template <class F>
-__host__ __device__ __forceinline__ void flash_for_threads(F&& f) {
-#if defined(__CUDA_ARCH__)
-  f(static_cast<int>(threadIdx.x));
-  __syncthreads();
-#else
-  for (int t = 0; t < kFlashThreads; ++t) f(t);
-#endif
-}
-
-// Runs f(warp) once per warp (on the device by all its lanes together), then a barrier.
-template <class F>
-__host__ __device__ __forceinline__ void flash_for_warps(F&& f) {
-#if defined(__CUDA_ARCH__)
-  f(static_cast<int>(threadIdx.x) / 32);
-  __syncthreads();
-#else
-  for (int w = 0; w < kFlashWarps; ++w) f(w);
-#endif
-}
-
 __host__ __device__ __forceinline__ void flash_copy16(void* dst, const void* src) {
 #if defined(__CUDA_ARCH__)
   *static_cast<uint4*>(dst) = *static_cast<const uint4*>(src);
 #else
   std::memcpy(dst, src, 16);
-#endif
-}
-
-__host__ __device__ __forceinline__ float flash_exp(float x) {
-#if defined(__CUDA_ARCH__)
-  return expf(x);
-#else
-  return std::exp(x);
 #endif
 }
 
@@ -184,7 +155,7 @@ __host__ __device__ void flash_prefill_block(const FlashArgs& a, FlashSmem<HD>& 
   const int nq = static_cast<int>(a.n - q0 < kFlashBQ ? a.n - q0 : kFlashBQ);
   const int kvh = head / a.group;
 
-  flash_for_threads([&](int t) {
+  block_phase<kFlashThreads>([&](int t) {
     for (int i = t; i < kFlashBQ * (HD / 8); i += kFlashThreads) {
       const int r = i / (HD / 8), c = (i % (HD / 8)) * 8;
       __half* dst = sm.qs + r * S::kLdH + c;
@@ -203,7 +174,7 @@ __host__ __device__ void flash_prefill_block(const FlashArgs& a, FlashSmem<HD>& 
 
   for (int kv0 = 0; kv0 < kv_end; kv0 += kFlashBK) {
     const int nk = kv_end - kv0 < kFlashBK ? kv_end - kv0 : kFlashBK;
-    flash_for_threads([&](int t) {
+    block_phase<kFlashThreads>([&](int t) {
       for (int i = t; i < kFlashBK * (HD / 8); i += kFlashThreads) {
         const int r = i / (HD / 8), c = (i % (HD / 8)) * 8;
         __half* kd = sm.ks + r * S::kLdH + c;
@@ -218,10 +189,10 @@ __host__ __device__ void flash_prefill_block(const FlashArgs& a, FlashSmem<HD>& 
         }
       }
     });
-    flash_for_warps([&](int w) { flash_mma_qk<HD>(sm, w); });
+    warp_phase<kFlashThreads>([&](int w) { flash_mma_qk<HD>(sm, w); });
     // Two threads per row, each over half the columns; thread t has row t % 64 so a warp's
     // lanes are 32 rows, and the column order is rotated by the row to spread the banks.
-    flash_for_threads([&](int t) {
+    block_phase<kFlashThreads>([&](int t) {
       const int r = t % kFlashBQ, h = t / kFlashBQ;
       float mx = kNegInf;
       for (int j = 0; j < kHalfCols; ++j) {
@@ -230,7 +201,7 @@ __host__ __device__ void flash_prefill_block(const FlashArgs& a, FlashSmem<HD>& 
       }
       sm.part_max[t] = mx;
     });
-    flash_for_threads([&](int t) {
+    block_phase<kFlashThreads>([&](int t) {
       const int r = t % kFlashBQ, h = t / kFlashBQ;
       const float m_old = sm.m[r];
       const float m_new = fmaxf(m_old, fmaxf(sm.part_max[r], sm.part_max[r + kFlashBQ]));
@@ -238,28 +209,28 @@ __host__ __device__ void flash_prefill_block(const FlashArgs& a, FlashSmem<HD>& 
       for (int j = 0; j < kHalfCols; ++j) {
         const int c = h * kHalfCols + ((j + r) % kHalfCols);
         float pv = 0.0f;
-        if (kv0 + c < sm.n_kv[r]) pv = flash_exp(sm.s[r * S::kLdS + c] * a.scale - m_new);
+        if (kv0 + c < sm.n_kv[r]) pv = expf(sm.s[r * S::kLdS + c] * a.scale - m_new);
         sm.p[r * S::kLdP + c] = __float2half_rn(pv);
         sum += pv;
       }
       sm.part_sum[t] = sum;
       // m_old = -inf: nothing accumulated yet (O and l are 0), and exp would give NaN.
-      const float alpha = m_old == kNegInf ? 0.0f : flash_exp(m_old - m_new);
+      const float alpha = m_old == kNegInf ? 0.0f : expf(m_old - m_new);
       for (int j = 0; j < HD / 2; ++j) sm.o[r * S::kLdO + h * (HD / 2) + ((j + r) % (HD / 2))] *= alpha;
       if (h == 0) sm.m_new[r] = m_new;
     });
-    flash_for_threads([&](int t) {
+    block_phase<kFlashThreads>([&](int t) {
       if (t < kFlashBQ) {
         const float m_old = sm.m[t], m_new = sm.m_new[t];
-        const float alpha = m_old == kNegInf ? 0.0f : flash_exp(m_old - m_new);
+        const float alpha = m_old == kNegInf ? 0.0f : expf(m_old - m_new);
         sm.l[t] = sm.l[t] * alpha + sm.part_sum[t] + sm.part_sum[t + kFlashBQ];
         sm.m[t] = m_new;
       }
     });
-    flash_for_warps([&](int w) { flash_mma_pv<HD>(sm, w); });
+    warp_phase<kFlashThreads>([&](int w) { flash_mma_pv<HD>(sm, w); });
   }
 
-  flash_for_threads([&](int t) {
+  block_phase<kFlashThreads>([&](int t) {
     for (int i = t; i < nq * HD; i += kFlashThreads) {
       const int r = i / HD, d = i % HD;
       a.out[(q0 + r) * a.out_stride + static_cast<int64_t>(head) * HD + d] = sm.o[r * S::kLdO + d] / sm.l[r];

@@ -17,7 +17,9 @@
 
 #include "engines/local/cpu/cpu_ops.h"
 #include "engines/local/cpu/quants.h"
+#include "engines/local/sampler.h"
 #include "engines/local/cuda/cuda_quants.cuh"
+#include "engines/local/cuda/cuda_sampling.cuh"
 #include "engines/local/cuda/flash_prefill.cuh"
 #include "tests/engines/local/cpu/cpu_test_util.h"
 
@@ -294,6 +296,79 @@ TEST(FlashPrefillOnHost, MasksByEachQuerysOwnKeyCount) {
   check_flash_case(FlashCase{4, 2, 64, GgmlType::F16, 40, 140, false}, 7);
   if (HasFatalFailure()) return;
   check_flash_case(FlashCase{2, 1, 128, GgmlType::F32, 0, 100, false}, 8);
+}
+
+// ---- sampling (cuda_sampling.cuh), its block function run thread by thread ----
+
+// Rows with the shapes sampling meets: smooth logits, many exact ties (logits on a coarse grid,
+// so thresholds fall inside runs of equal values), masked (-inf) and NaN entries, -0 beside +0.
+std::vector<float> sampling_row(int64_t n, int kind, std::mt19937& rng) {
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  std::vector<float> row(static_cast<size_t>(n));
+  for (auto& x : row) {
+    x = nd(rng);
+    if (kind == 1) x = std::round(x);           // ties
+    if (kind == 2 && rng() % 4 == 0) x = -INFINITY;
+    if (kind == 2 && rng() % 50 == 0) x = NAN;
+    if (kind == 3) x = (rng() % 3 == 0) ? -0.0f : (rng() % 2 ? 0.0f : std::round(x / 4));
+  }
+  return row;
+}
+
+TEST(SamplingOnHost, DrawsTheSamplersTokenForTheSameUnit) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  Sampler sampler;
+  cuda::SampleSmem sm;
+  struct Setting {
+    double temperature;
+    int32_t top_k;
+    double top_p;
+  };
+  const Setting settings[] = {{1.0, 0, 1.0},  {0.7, 0, 1.0},   {1.0, 40, 1.0}, {1.3, 1, 1.0},  {1.0, 0, 0.9},
+                              {0.6, 0, 0.5},  {1.0, 50, 0.95}, {1.0, 7, 0.3},  {1.0, 0, 1e-9}, {1.0, 0, 0.0},
+                              {1.0, 5000, 0.99}};
+  int checked = 0;
+  for (int64_t n : {1, 2, 7, 300, 5000}) {
+    for (int kind = 0; kind < 4; ++kind) {
+      const auto row = sampling_row(n, kind, rng);
+      for (const Setting& st : settings) {
+        for (int draw = 0; draw < 3; ++draw) {
+          const cuda::SampleArgs p{st.temperature, st.top_p, unit(rng), st.top_k, 0};
+          const int32_t want = sampler.sample(row, SamplingParams{st.temperature, st.top_k, st.top_p}, p.unit);
+          const int32_t got = cuda::sample_block(row.data(), n, p, sm);
+          ASSERT_EQ(got, want) << "n " << n << " kind " << kind << " T " << st.temperature << " top_k " << st.top_k
+                               << " top_p " << st.top_p << " unit " << p.unit;
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, 5 * 4 * 11 * 3);
+}
+
+TEST(SamplingOnHost, AVocabularySizedRowAndTheArgmax) {
+  std::mt19937 rng(12);
+  const int64_t n = 49152;  // SmolLM2's vocabulary
+  Sampler sampler;
+  cuda::SampleSmem sm;
+  for (int kind = 0; kind < 3; ++kind) {
+    const auto row = sampling_row(n, kind, rng);
+    for (const auto& [top_k, top_p] : {std::pair<int32_t, double>{0, 1.0}, {50, 0.9}, {0, 0.95}}) {
+      const cuda::SampleArgs p{0.8, top_p, 0.37 + 0.2 * kind, top_k, 0};
+      ASSERT_EQ(cuda::sample_block(row.data(), n, p, sm),
+                sampler.sample(row, SamplingParams{0.8, top_k, top_p}, p.unit))
+          << "kind " << kind << " top_k " << top_k << " top_p " << top_p;
+    }
+    // temperature 0: the argmax as Ops::sample_tokens' host path gives it (lowest id of ties).
+    CpuOps cpu;
+    int32_t want = -1;
+    const SampleRow greedy{0.0, 1.0, 0.5, 0, 0};
+    cpu.sample_tokens(row.data(), 1, n, std::span<const SampleRow>(&greedy, 1), &want);
+    EXPECT_EQ(cuda::sample_block(row.data(), n, cuda::SampleArgs{0.0, 1.0, 0.5, 0, 0}, sm), want) << "kind " << kind;
+  }
+  const std::vector<float> masked(100, -INFINITY);
+  EXPECT_EQ(cuda::sample_block(masked.data(), 100, cuda::SampleArgs{1.0, 0.5, 0.5, 3, 0}, sm), 0);
 }
 
 }  // namespace

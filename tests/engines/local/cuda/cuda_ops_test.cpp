@@ -432,6 +432,29 @@ TEST_F(CudaOpsTest, SwigluAddGatherMatchCpu) {
   EXPECT_EQ(down(gd, gw.size()), gw);
 }
 
+// Sampling on the device draws the host Sampler's token for the same unit (cuda_sampling.cuh;
+// its block function is also checked on the host by assay_cuda_host_tests).
+TEST_F(CudaOpsTest, SampleTokensMatchCpu) {
+  const int64_t n_vocab = 49152, n_rows = 24;
+  auto logits = random_floats(n_rows * n_vocab, 61, -12.0f, 12.0f);
+  for (int64_t v = 0; v < n_vocab; v += 7) logits[5 * n_vocab + v] = std::round(logits[5 * n_vocab + v]);  // ties
+  for (int64_t v = 0; v < n_vocab; v += 3) logits[6 * n_vocab + v] = -INFINITY;                        // masked
+  std::vector<SampleRow> rows;
+  std::mt19937 rng(62);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const SampleRow kinds[] = {{1.0, 1.0, 0, 0, 0}, {0.7, 0.9, 0, 0, 0}, {1.0, 1.0, 0, 40, 0},
+                             {1.2, 0.95, 0, 50, 0}, {0.0, 1.0, 0, 0, 0}, {1.0, 0.5, 0, 3, 0}};
+  for (int64_t r = 0; r < n_rows; ++r) {
+    SampleRow p = kinds[r % 6];
+    p.unit = unit(rng);
+    rows.push_back(p);
+  }
+  std::vector<int32_t> want(n_rows), got(n_rows, -1);
+  cpu_.sample_tokens(logits.data(), n_rows, n_vocab, rows, want.data());
+  gpu_->sample_tokens(dev(logits), n_rows, n_vocab, rows, got.data());
+  for (int64_t r = 0; r < n_rows; ++r) EXPECT_EQ(got[r], want[r]) << "row " << r;
+}
+
 TEST_F(CudaOpsTest, TokenLogprobsMatchCpu) {
   const int64_t n_vocab = 50257, rows = 5;
   auto logits = random_floats(rows * n_vocab, 30, -10.0f, 10.0f);
