@@ -30,6 +30,7 @@
 #include "engines/local/cpu/cpu_ops.h"
 #include "engines/local/cuda/cuda_ops.h"
 #include "engines/local/local_model.h"
+#include "engines/local/profiled_ops.h"
 
 namespace assay {
 namespace {
@@ -391,6 +392,15 @@ int main(int argc, char** argv) {
     std::printf("%-44s %10.1f tok/s  %6.2f ms/tok  %5.1f%% of copy bandwidth (%.1f GB/s effective)\n",
                 ("decode batch 1, ctx " + std::to_string(decode_ctx) + ", " + std::string(ggml_type_name(t))).c_str(),
                 1.0 / dt, dt * 1e3, 100.0 * frac_bw, wbytes / dt / 1e9);
+    {  // Where a decode step goes: 4 more steps with every op timed alone (ProfiledOps).
+      ProfiledOps prof(ops.get());
+      m.ops = &prof;
+      for (int64_t i = 0; i < 4; ++i)
+        tok = m.forward({tok}, static_cast<int32_t>(decode_ctx + 1 + decode_steps + i));
+      m.ops = ops.get();
+      std::printf("  decode step by op, 4 steps (the sum exceeds the step: each op waits for its own end)\n%s",
+                  prof.table().c_str());
+    }
     std::fflush(stdout);
     // Prefill: one batch of `prefill` tokens from position 0 (warm-up run first).
     if (prefill > 0) {

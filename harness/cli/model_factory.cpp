@@ -7,6 +7,7 @@
 #include "engines/local/cuda/cuda_ops.h"
 #endif
 #include "engines/local/local_model.h"
+#include "engines/local/profiled_ops.h"
 #include "engines/remote/remote_model.h"
 #include "harness/model_spec.h"
 #include "harness/suggest.h"
@@ -60,12 +61,12 @@ Result<std::unique_ptr<Model>> make_model(const std::string& spec,
   }
   static const std::set<std::string> kKnown = {"n_ctx", "max_length", "n_batch", "cache_rows",
                                                "threads", "add_bos", "chat_template", "kv_type",
-                                               "precision", "device"};
+                                               "precision", "device", "profile_ops"};
   for (const auto& [k, v] : model_args) {
     if (!kKnown.count(k)) {
       return invalid_argument("--model-args: unknown key '" + k + "'" +
                               did_you_mean(k, {kKnown.begin(), kKnown.end()}) +
-                              " (known: n_ctx, n_batch, cache_rows, threads, add_bos, chat_template, kv_type, precision, device)");
+                              " (known: n_ctx, n_batch, cache_rows, threads, add_bos, chat_template, kv_type, precision, device, profile_ops)");
     }
   }
   LocalModelOptions lo;
@@ -126,6 +127,17 @@ Result<std::unique_ptr<Model>> make_model(const std::string& spec,
 #endif
   } else {
     return invalid_argument("--model-args device=" + dev->second + ": expected cpu or cuda");
+  }
+  // profile_ops=1: every op timed alone, the table printed to stderr when the model goes.
+  if (auto it = model_args.find("profile_ops"); it != model_args.end()) {
+    if (it->second != "0" && it->second != "1") {
+      return invalid_argument("--model-args profile_ops=" + it->second + ": expected 0 or 1");
+    }
+    if (it->second == "1") {
+      auto p = std::make_unique<ProfiledOps>(std::move(ops));
+      p->set_print_on_destroy(true);
+      ops = std::move(p);
+    }
   }
   ASSAY_ASSIGN_OR_RETURN(auto m, LocalModel::load(ms.target, spec, std::move(ops), lo));
   return std::unique_ptr<Model>(std::move(m));

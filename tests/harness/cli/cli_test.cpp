@@ -178,6 +178,12 @@ TEST(Cli, GenerateGreedySeededAndCuts) {
   EXPECT_TRUE(differs);
   EXPECT_EQ(run_assay(base + " --temperature 1 --top-p 0").code, 2);
   EXPECT_EQ(run_assay(base + " --temperature 1 --top-k -1").code, 2);
+  // profile_ops=1: the same text, and the per-op table when the model goes.
+  auto prof = run_assay(base + " --model-args profile_ops=1");
+  ASSERT_EQ(prof.code, 0) << prof.out;
+  EXPECT_NE(prof.out.find("ops profile ("), std::string::npos) << prof.out;
+  EXPECT_NE(prof.out.find("Paris"), std::string::npos) << prof.out;
+  EXPECT_EQ(run_assay(base + " --model-args profile_ops=yes").code, 2);
 }
 
 // --mmlu-shape: the lengths of a shape file filled with random ids; a bad line is named.

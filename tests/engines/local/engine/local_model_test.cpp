@@ -11,6 +11,7 @@
 
 #include "engines/local/cpu/cpu_ops.h"
 #include "engines/local/llama_forward.h"
+#include "engines/local/profiled_ops.h"
 #include "harness/model_spec.h"
 #include "tests/support/test_env.h"
 #include "tests/support/tiny_model_writer.h"
@@ -145,6 +146,33 @@ TEST(LocalModel, F32ComputeOnAQuantizedFileEqualsItsFloatTwin) {
 // cache takes 85% of what is left above a 4 GiB + scratch reserve once the weights are in; an
 // explicit cache_rows wins, and below the reserve, or on a CPU reporting nothing, the fixed
 // default stays.
+TEST(LocalModel, ProfiledOpsForwardsEveryOpAndCountsIt) {
+  testing::TempDir tmp;
+  TinyModelSpec spec;
+  ASSERT_TRUE(write_tiny_gguf_model(spec, tmp.file("m.gguf")).ok());
+  LocalModelOptions o;
+  o.require_tokenizer = false;
+  auto plain = LocalModel::load(tmp.file("m.gguf"), "tiny", std::make_unique<CpuOps>(), o);
+  auto wrapped = std::make_unique<ProfiledOps>(std::make_unique<CpuOps>());
+  ProfiledOps* prof = wrapped.get();
+  auto profiled = LocalModel::load(tmp.file("m.gguf"), "tiny", std::move(wrapped), o);
+  ASSERT_TRUE(plain.ok() && profiled.ok());
+  prof->reset();  // loading's uploads and cache clearing
+  const std::vector<int32_t> prompt = {1, 2, 3, 4, 5};
+  auto a = (*plain)->last_logits(prompt);
+  auto b = (*profiled)->last_logits(prompt);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);  // bit for bit: the wrapper only forwards
+  const auto& st = prof->stats();
+  ASSERT_TRUE(st.count("attention"));
+  EXPECT_EQ(st.at("attention").calls, spec.n_layer);
+  int64_t matmuls = 0;
+  for (const auto& [k, v] : st)
+    if (k.rfind("matmul ", 0) == 0) matmuls += v.calls;
+  EXPECT_GE(matmuls, 4 * spec.n_layer + 1);  // attention in/out and the FFN per layer, the output
+  EXPECT_NE(prof->table().find("attention"), std::string::npos);
+}
+
 TEST(LocalModel, CacheRowsComeFromTheFreeMemoryTheBackendReports) {
   testing::TempDir tmp;
   TinyModelSpec spec;  // n_ctx 256: default max(2 * 256, 8192) rows
