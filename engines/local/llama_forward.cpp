@@ -21,8 +21,8 @@ const void* device_data(Ops& ops, const TensorView& t, std::vector<void*>* owned
   return d;
 }
 
-Result<TensorRef> matrix(Ops& ops, const ModelFiles& f, const std::string& name, int64_t ne0,
-                         int64_t ne1, std::vector<void*>* owned) {
+Result<const TensorView*> checked_matrix(Ops& ops, const ModelFiles& f, const std::string& name, int64_t ne0,
+                                         int64_t ne1) {
   const TensorView* t = f.tensor(name);
   if (!t) return not_found(f.path() + ": tensor " + name + " is missing");
   if (t->ne.size() != 2 || t->ne[0] != ne0 || t->ne[1] != ne1) {
@@ -33,13 +33,71 @@ Result<TensorRef> matrix(Ops& ops, const ModelFiles& f, const std::string& name,
                        std::string(ggml_type_traits(static_cast<uint32_t>(t->type))->name) +
                        ", which the " + std::string(ops.name()) + " backend cannot compute with");
   }
-  TensorRef r;
-  r.data = device_data(ops, *t, owned);
-  r.type = t->type;
-  r.ne0 = ne0;
-  r.ne1 = ne1;
-  r.row_bytes = static_cast<size_t>(ggml_row_bytes(t->type, ne0));
-  return r;
+  return t;
+}
+
+TensorRef packed_ref(const void* data, GgmlType type, int64_t ne0, int64_t ne1) {
+  return TensorRef{data, type, ne0, ne1, static_cast<size_t>(ggml_row_bytes(type, ne0))};
+}
+
+// Rows [r0, r0 + n) of t.
+TensorRef rows_of(const TensorRef& t, int64_t r0, int64_t n) {
+  return TensorRef{static_cast<const uint8_t*>(t.data) + r0 * t.row_bytes, t.type, t.ne0, n, t.row_bytes};
+}
+
+Result<TensorRef> matrix(Ops& ops, const ModelFiles& f, const std::string& name, int64_t ne0,
+                         int64_t ne1, std::vector<void*>* owned) {
+  ASSAY_ASSIGN_OR_RETURN(const TensorView* t, checked_matrix(ops, f, name, ne0, ne1));
+  return packed_ref(device_data(ops, *t, owned), t->type, ne0, ne1);
+}
+
+// Matrices of one input (same ne0) stacked by rows into one device allocation, so one matmul
+// computes them all: fewer launches, and the small K/V projections no longer run alone on a GPU.
+// Only where the weights are copied anyway (not on the CPU, which computes on the mapped file),
+// and only when their types agree (Q4_K_M files keep some attn_v in Q6_K): data null otherwise.
+Result<TensorRef> stacked(Ops& ops, const ModelFiles& f, const std::vector<std::pair<std::string, int64_t>>& parts,
+                          int64_t ne0, std::vector<void*>* owned) {
+  if (ops.host_memory_is_device()) return TensorRef{};
+  std::vector<const TensorView*> ts;
+  int64_t rows = 0;
+  for (const auto& [name, ne1] : parts) {
+    ASSAY_ASSIGN_OR_RETURN(const TensorView* t, checked_matrix(ops, f, name, ne0, ne1));
+    if (!ts.empty() && t->type != ts[0]->type) return TensorRef{};
+    if (t->n_bytes != static_cast<size_t>(ggml_row_bytes(t->type, ne0)) * static_cast<size_t>(ne1)) return TensorRef{};
+    ts.push_back(t);
+    rows += ne1;
+  }
+  const TensorRef all = packed_ref(nullptr, ts[0]->type, ne0, rows);
+  auto* d = static_cast<uint8_t*>(ops.alloc(all.row_bytes * static_cast<size_t>(rows)));
+  owned->push_back(d);
+  size_t off = 0;
+  for (const TensorView* t : ts) {
+    ops.upload(d + off, t->data, t->n_bytes);
+    off += t->n_bytes;
+  }
+  return packed_ref(d, all.type, ne0, rows);
+}
+
+// F32 vectors placed end to end on the device (the biases of a stacked matrix).
+Result<const float*> stacked_vec(Ops& ops, const ModelFiles& f, const std::vector<std::pair<std::string, int64_t>>& parts,
+                                 std::vector<void*>* owned) {
+  int64_t n = 0;
+  for (const auto& [name, len] : parts) {
+    const TensorView* t = f.tensor(name);
+    if (!t) return not_found(f.path() + ": tensor " + name + " is missing");
+    if (t->type != GgmlType::F32 || t->n_elements() != len) {
+      return corrupt(f.path() + ": tensor " + name + " must be F32 with " + std::to_string(len) + " elements");
+    }
+    n += len;
+  }
+  auto* d = static_cast<float*>(ops.alloc(sizeof(float) * static_cast<size_t>(n)));
+  owned->push_back(d);
+  int64_t at = 0;
+  for (const auto& [name, len] : parts) {
+    ops.upload(d + at, f.tensor(name)->data, sizeof(float) * static_cast<size_t>(len));
+    at += len;
+  }
+  return static_cast<const float*>(d);
 }
 
 Result<const float*> vec(Ops& ops, const ModelFiles& f, const std::string& name, int64_t n,
@@ -59,16 +117,18 @@ Result<const float*> vec(Ops& ops, const ModelFiles& f, const std::string& name,
 // ASSAY_DEBUG_TENSORS=1: prints each intermediate tensor's sum and its rows' first and last three
 // values to stderr, named and laid out as llama.cpp's llama-eval-callback prints them, so a
 // divergence from llama.cpp (or between backends) can be traced to the op where it starts.
-void dbg(Ops& ops, const char* name, int li, const float* x, int64_t n, int64_t w) {
+void dbg(Ops& ops, const char* name, int li, const float* x, int64_t n, int64_t w, int64_t stride = 0) {
   static const bool on = std::getenv("ASSAY_DEBUG_TENSORS") != nullptr;
   if (!on) return;
-  std::vector<float> h(static_cast<size_t>(n * w));
+  if (stride == 0) stride = w;
+  std::vector<float> h(static_cast<size_t>((n - 1) * stride + w));
   ops.download(h.data(), x, h.size() * 4);
   double sum = 0;
-  for (float v : h) sum += v;
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t i = 0; i < w; ++i) sum += h[static_cast<size_t>(r * stride + i)];
   std::fprintf(stderr, "tensor %s-%d sum=%.6f", name, li, sum);
   for (int64_t r = 0; r < n; ++r) {
-    const float* p = h.data() + r * w;
+    const float* p = h.data() + r * stride;
     std::fprintf(stderr, " | %.4f %.4f %.4f .. %.4f %.4f %.4f", p[0], p[1], p[2], p[w - 3], p[w - 2], p[w - 1]);
   }
   std::fprintf(stderr, "\n");
@@ -104,16 +164,38 @@ Result<std::unique_ptr<LlamaForward>> LlamaForward::create(Ops& ops, const Model
     std::string p = "blk." + std::to_string(l) + ".";
     LlamaLayerWeights lw;
     ASSAY_ASSIGN_OR_RETURN(lw.attn_norm, vec(ops, files, p + "attn_norm.weight", n_embd, false, owned));
-    ASSAY_ASSIGN_OR_RETURN(lw.wq, matrix(ops, files, p + "attn_q.weight", n_embd, nq, owned));
-    ASSAY_ASSIGN_OR_RETURN(lw.wk, matrix(ops, files, p + "attn_k.weight", n_embd, nkv, owned));
-    ASSAY_ASSIGN_OR_RETURN(lw.wv, matrix(ops, files, p + "attn_v.weight", n_embd, nkv, owned));
+    ASSAY_ASSIGN_OR_RETURN(lw.wqkv, stacked(ops, files, {{p + "attn_q.weight", nq}, {p + "attn_k.weight", nkv},
+                                                         {p + "attn_v.weight", nkv}}, n_embd, owned));
+    if (lw.wqkv.data) {
+      lw.wq = rows_of(lw.wqkv, 0, nq);
+      lw.wk = rows_of(lw.wqkv, nq, nkv);
+      lw.wv = rows_of(lw.wqkv, nq + nkv, nkv);
+      if (hp.qkv_bias) {
+        ASSAY_ASSIGN_OR_RETURN(lw.bqkv, stacked_vec(ops, files, {{p + "attn_q.bias", nq}, {p + "attn_k.bias", nkv},
+                                                                 {p + "attn_v.bias", nkv}}, owned));
+        lw.bq = lw.bqkv;
+        lw.bk = lw.bqkv + nq;
+        lw.bv = lw.bqkv + nq + nkv;
+      }
+    } else {
+      ASSAY_ASSIGN_OR_RETURN(lw.wq, matrix(ops, files, p + "attn_q.weight", n_embd, nq, owned));
+      ASSAY_ASSIGN_OR_RETURN(lw.wk, matrix(ops, files, p + "attn_k.weight", n_embd, nkv, owned));
+      ASSAY_ASSIGN_OR_RETURN(lw.wv, matrix(ops, files, p + "attn_v.weight", n_embd, nkv, owned));
+      ASSAY_ASSIGN_OR_RETURN(lw.bq, vec(ops, files, p + "attn_q.bias", nq, !hp.qkv_bias, owned));
+      ASSAY_ASSIGN_OR_RETURN(lw.bk, vec(ops, files, p + "attn_k.bias", nkv, !hp.qkv_bias, owned));
+      ASSAY_ASSIGN_OR_RETURN(lw.bv, vec(ops, files, p + "attn_v.bias", nkv, !hp.qkv_bias, owned));
+    }
     ASSAY_ASSIGN_OR_RETURN(lw.wo, matrix(ops, files, p + "attn_output.weight", nq, n_embd, owned));
-    ASSAY_ASSIGN_OR_RETURN(lw.bq, vec(ops, files, p + "attn_q.bias", nq, !hp.qkv_bias, owned));
-    ASSAY_ASSIGN_OR_RETURN(lw.bk, vec(ops, files, p + "attn_k.bias", nkv, !hp.qkv_bias, owned));
-    ASSAY_ASSIGN_OR_RETURN(lw.bv, vec(ops, files, p + "attn_v.bias", nkv, !hp.qkv_bias, owned));
     ASSAY_ASSIGN_OR_RETURN(lw.ffn_norm, vec(ops, files, p + "ffn_norm.weight", n_embd, false, owned));
-    ASSAY_ASSIGN_OR_RETURN(lw.w_gate, matrix(ops, files, p + "ffn_gate.weight", n_embd, hp.n_ff, owned));
-    ASSAY_ASSIGN_OR_RETURN(lw.w_up, matrix(ops, files, p + "ffn_up.weight", n_embd, hp.n_ff, owned));
+    ASSAY_ASSIGN_OR_RETURN(lw.w_gate_up, stacked(ops, files, {{p + "ffn_gate.weight", hp.n_ff},
+                                                              {p + "ffn_up.weight", hp.n_ff}}, n_embd, owned));
+    if (lw.w_gate_up.data) {
+      lw.w_gate = rows_of(lw.w_gate_up, 0, hp.n_ff);
+      lw.w_up = rows_of(lw.w_gate_up, hp.n_ff, hp.n_ff);
+    } else {
+      ASSAY_ASSIGN_OR_RETURN(lw.w_gate, matrix(ops, files, p + "ffn_gate.weight", n_embd, hp.n_ff, owned));
+      ASSAY_ASSIGN_OR_RETURN(lw.w_up, matrix(ops, files, p + "ffn_up.weight", n_embd, hp.n_ff, owned));
+    }
     ASSAY_ASSIGN_OR_RETURN(lw.w_down, matrix(ops, files, p + "ffn_down.weight", hp.n_ff, n_embd, owned));
     fw->w_.layers.push_back(lw);
   }
@@ -169,6 +251,13 @@ Result<std::unique_ptr<LlamaForward>> LlamaForward::create(Ops& ops, const Model
   fw->tmp_ = scratch(std::max(n_embd, nq));
   fw->gate_ = scratch(hp.n_ff);
   fw->up_ = scratch(hp.n_ff);
+  bool any_qkv = false, any_gate_up = false;
+  for (const LlamaLayerWeights& lw : fw->w_.layers) {
+    any_qkv |= lw.wqkv.data != nullptr;
+    any_gate_up |= lw.w_gate_up.data != nullptr;
+  }
+  if (any_qkv) fw->qkv_ = scratch(nq + 2 * nkv);
+  if (any_gate_up) fw->gate_up_ = scratch(2 * hp.n_ff);
   return fw;
 }
 
@@ -190,26 +279,44 @@ void LlamaForward::forward(std::span<const int32_t> ids, std::span<const int32_t
     if (li == 0) dbg(ops_, "embd", 0, x_, n, n_embd);
     ops_.rms_norm(x_, lw.attn_norm, xn_, n, n_embd, hp_.rms_eps);
     dbg(ops_, "attn_norm", L, xn_, n, n_embd);
-    ops_.matmul(xn_, n, lw.wq, lw.bq, q_);
-    dbg(ops_, "Qcur", L, q_, n, attn_.n_head * attn_.head_dim);
-    ops_.matmul(xn_, n, lw.wk, lw.bk, k_);
-    ops_.matmul(xn_, n, lw.wv, lw.bv, v_);
-    ops_.rope(q_, n, attn_.n_head, attn_.head_dim, positions, rope_);
-    ops_.rope(k_, n, attn_.n_head_kv, attn_.head_dim, positions, rope_);
-    ops_.store_rows(k_, rows, k_cache_[li]);
-    ops_.store_rows(v_, rows, v_cache_[li]);
-    dbg(ops_, "Vcur", L, v_, n, attn_.n_head_kv * attn_.head_dim);
-    ops_.attention(q_, k_cache_[li].view(), v_cache_[li].view(), layout, attn_, attn_out_);
+    const int64_t nq = static_cast<int64_t>(attn_.n_head) * attn_.head_dim;
+    const int64_t nkv = static_cast<int64_t>(attn_.n_head_kv) * attn_.head_dim;
+    float *q = q_, *k = k_, *v = v_;
+    int64_t qkv_stride = 0;  // 0: packed q_, k_, v_
+    if (lw.wqkv.data) {
+      ops_.matmul(xn_, n, lw.wqkv, lw.bqkv, qkv_);
+      q = qkv_;
+      k = qkv_ + nq;
+      v = qkv_ + nq + nkv;
+      qkv_stride = nq + 2 * nkv;
+    } else {
+      ops_.matmul(xn_, n, lw.wq, lw.bq, q_);
+      ops_.matmul(xn_, n, lw.wk, lw.bk, k_);
+      ops_.matmul(xn_, n, lw.wv, lw.bv, v_);
+    }
+    dbg(ops_, "Qcur", L, q, n, nq, qkv_stride);
+    ops_.rope(q, n, attn_.n_head, attn_.head_dim, positions, rope_, qkv_stride);
+    ops_.rope(k, n, attn_.n_head_kv, attn_.head_dim, positions, rope_, qkv_stride);
+    ops_.store_rows(k, rows, k_cache_[li], qkv_stride);
+    ops_.store_rows(v, rows, v_cache_[li], qkv_stride);
+    dbg(ops_, "Vcur", L, v, n, nkv, qkv_stride);
+    ops_.attention(q, k_cache_[li].view(), v_cache_[li].view(), layout, attn_, attn_out_, qkv_stride);
     dbg(ops_, "kqv_out", L, attn_out_, n, attn_.n_head * attn_.head_dim);
     ops_.matmul(attn_out_, n, lw.wo, nullptr, tmp_);
     dbg(ops_, "attn_out", L, tmp_, n, n_embd);
     ops_.add(x_, tmp_, x_, n * n_embd);
     dbg(ops_, "ffn_inp", L, x_, n, n_embd);
     ops_.rms_norm(x_, lw.ffn_norm, xn_, n, n_embd, hp_.rms_eps);
-    ops_.matmul(xn_, n, lw.w_gate, nullptr, gate_);
-    ops_.matmul(xn_, n, lw.w_up, nullptr, up_);
-    dbg(ops_, "ffn_gate", L, gate_, n, hp_.n_ff);
-    ops_.swiglu(gate_, up_, gate_, n, hp_.n_ff);
+    if (lw.w_gate_up.data) {
+      ops_.matmul(xn_, n, lw.w_gate_up, nullptr, gate_up_);
+      dbg(ops_, "ffn_gate", L, gate_up_, n, hp_.n_ff, 2 * hp_.n_ff);
+      ops_.swiglu(gate_up_, gate_up_ + hp_.n_ff, gate_, n, hp_.n_ff, 2 * hp_.n_ff, 2 * hp_.n_ff, 0);
+    } else {
+      ops_.matmul(xn_, n, lw.w_gate, nullptr, gate_);
+      ops_.matmul(xn_, n, lw.w_up, nullptr, up_);
+      dbg(ops_, "ffn_gate", L, gate_, n, hp_.n_ff);
+      ops_.swiglu(gate_, up_, gate_, n, hp_.n_ff);
+    }
     dbg(ops_, "ffn_swiglu", L, gate_, n, hp_.n_ff);
     ops_.matmul(gate_, n, lw.w_down, nullptr, tmp_);
     dbg(ops_, "ffn_out", L, tmp_, n, n_embd);

@@ -31,6 +31,11 @@ struct LlamaLayerWeights {
   const float* bv = nullptr;
   const float* ffn_norm = nullptr;   // [n_embd]
   TensorRef w_gate, w_up, w_down;
+  // On backends that copy the weights, projections of one input stacked by rows when their
+  // types agree (data null otherwise): one matmul instead of three (Q|K|V, with their biases)
+  // and of two (gate|up). wq..w_up then view rows of these.
+  TensorRef wqkv, w_gate_up;
+  const float* bqkv = nullptr;
 };
 
 struct LlamaWeights {
@@ -85,7 +90,8 @@ class LlamaForward {
   std::vector<MutableTensorRef> k_cache_, v_cache_;
   std::vector<void*> owned_;  // device allocations (weights copies, caches, scratch)
   float *x_ = nullptr, *xn_ = nullptr, *q_ = nullptr, *k_ = nullptr, *v_ = nullptr,
-        *attn_out_ = nullptr, *tmp_ = nullptr, *gate_ = nullptr, *up_ = nullptr;
+        *attn_out_ = nullptr, *tmp_ = nullptr, *gate_ = nullptr, *up_ = nullptr, *qkv_ = nullptr,
+        *gate_up_ = nullptr;
 };
 
 }  // namespace assay

@@ -412,6 +412,7 @@ CpuOps::CpuOps(CpuOpsOptions options) {
   exec_.act_scratch = &act_scratch_;
   exec_.f32_compute = options.f32_compute;
   report_free_memory_ = options.report_free_memory;
+  copy_weights_ = options.copy_weights;
   if (n > 1) {
     arena_ = std::make_unique<tbb::task_arena>(n);
     exec_.arena = arena_.get();

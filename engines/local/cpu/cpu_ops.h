@@ -24,6 +24,9 @@ struct CpuOpsOptions {
   // What free_memory() reports. 0 (the default): the KV cache keeps its fixed size on the CPU;
   // a byte count sizes it as on a device (tests of that sizing; a memory budget).
   size_t report_free_memory = 0;
+  // Act like a device with its own memory (host_memory_is_device() false): the forward copies
+  // the weights, and stacks projections that share an input (tests of the GPU weight layout).
+  bool copy_weights = false;
 };
 
 class CpuOps final : public Ops {
@@ -46,7 +49,7 @@ class CpuOps final : public Ops {
   void download(void* host_dst, const void* device_src, size_t bytes) override;
   void fill_zero(void* device_dst, size_t bytes) override;
   void synchronize() override {}
-  bool host_memory_is_device() const override { return true; }
+  bool host_memory_is_device() const override { return !copy_weights_; }
   size_t free_memory() const override { return report_free_memory_; }
 
   void embed(const TensorRef& table, std::span<const int32_t> ids, float* out,
@@ -78,6 +81,7 @@ class CpuOps final : public Ops {
   std::vector<float> q_f16_;          // attention queries rounded to fp16 (F16 KV cache)
   CpuExec exec_;
   size_t report_free_memory_ = 0;
+  bool copy_weights_ = false;
 };
 
 }  // namespace assay

@@ -173,6 +173,54 @@ TEST(LocalModel, ProfiledOpsForwardsEveryOpAndCountsIt) {
   EXPECT_NE(prof->table().find("attention"), std::string::npos);
 }
 
+// Where weights are copied (a GPU), Q|K|V and gate|up are stacked into one matrix each and
+// computed by one matmul; on CpuOps made to copy weights the logits stay bit for bit the same,
+// for every weight type, and with qwen2's Q/K/V biases.
+TEST(LocalModel, StackedProjectionsGiveTheSameLogits) {
+  testing::TempDir tmp;
+  std::vector<std::pair<std::string, TinyModelSpec>> models;
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
+    TinyModelSpec spec;
+    spec.gguf_type = t;
+    models.emplace_back(tmp.file("m_" + std::string(ggml_type_name(t)) + ".gguf"), spec);
+    ASSERT_TRUE(write_tiny_gguf_model(spec, models.back().first).ok());
+  }
+  TinyModelSpec qwen;
+  qwen.arch = "qwen2";
+  models.emplace_back(tmp.file("qwen_hf"), qwen);
+  ASSERT_TRUE(write_tiny_hf_model(qwen, models.back().first).ok());
+  for (const auto& [path, spec] : models) {
+    LocalModelOptions o;
+    o.require_tokenizer = false;
+    CpuOpsOptions copy;
+    copy.copy_weights = true;
+    auto plain = LocalModel::load(path, "m", std::make_unique<CpuOps>(), o);
+    auto wrapped = std::make_unique<ProfiledOps>(std::make_unique<CpuOps>(copy));
+    ProfiledOps* prof = wrapped.get();
+    auto stacked = LocalModel::load(path, "m", std::move(wrapped), o);
+    ASSERT_TRUE(plain.ok() && stacked.ok()) << path;
+    prof->reset();
+    const std::vector<int32_t> prompt = {1, 5, 9, 2, 7, 3};
+    auto a = (*plain)->logits_range(prompt, 0, 5);
+    auto b = (*stacked)->logits_range(prompt, 0, 5);
+    ASSERT_TRUE(a.ok() && b.ok()) << path;
+    EXPECT_EQ(*a, *b) << path;
+    const int64_t hd = spec.n_embd / spec.n_head;
+    const std::string qkv = "matmul " + std::to_string((spec.n_head + 2 * spec.n_head_kv) * hd) + "x" +
+                            std::to_string(spec.n_embd);
+    const std::string gate_up = "matmul " + std::to_string(2 * spec.n_ff) + "x" + std::to_string(spec.n_embd);
+    int64_t qkv_calls = 0, gate_up_calls = 0, all = 0;
+    for (const auto& [k, v] : prof->stats()) {
+      if (k.rfind(qkv, 0) == 0) qkv_calls += v.calls;
+      if (k.rfind(gate_up, 0) == 0) gate_up_calls += v.calls;
+      if (k.rfind("matmul ", 0) == 0) all += v.calls;
+    }
+    EXPECT_EQ(qkv_calls, spec.n_layer) << path;
+    EXPECT_EQ(gate_up_calls, spec.n_layer) << path;
+    EXPECT_EQ(all, 4 * spec.n_layer + 1) << path;  // qkv, out, gate|up, down per layer; output
+  }
+}
+
 TEST(LocalModel, CacheRowsComeFromTheFreeMemoryTheBackendReports) {
   testing::TempDir tmp;
   TinyModelSpec spec;  // n_ctx 256: default max(2 * 256, 8192) rows
