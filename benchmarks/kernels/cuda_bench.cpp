@@ -136,11 +136,15 @@ struct BenchModel {
   const float* output_norm;
   struct Layer {
     const float *attn_norm, *ffn_norm;
-    TensorRef wq, wk, wv, wo, gate, up, down;
+    TensorRef wq, wk, wv, wo, gate, up, down, wqkv, gate_up;
   };
+  bool stacked = true;  // one matmul for Q|K|V and one for gate|up, as the engine on a device
+  static TensorRef rows_of(const TensorRef& t, int64_t r0, int64_t n) {
+    return TensorRef{static_cast<const uint8_t*>(t.data) + r0 * t.row_bytes, t.type, t.ne0, n, t.row_bytes};
+  }
   std::vector<Layer> layers;
   std::vector<MutableTensorRef> kc, vc;
-  float *x, *xn, *q, *k, *v, *att, *tmp, *g, *u, *logits;
+  float *x, *xn, *q, *k, *v, *att, *tmp, *g, *u, *logits, *qkv, *gu;
   int64_t weight_bytes = 0, matmul_params = 0;
   RopeParams rope;
   AttentionParams attn;
@@ -184,12 +188,16 @@ struct BenchModel {
       Layer L;
       L.attn_norm = ones(k);
       L.ffn_norm = ones(k);
-      L.wq = tensor(pool, pool_h.size(), k, nq, true);
-      L.wk = tensor(pool, pool_h.size(), k, nkv, true);
-      L.wv = tensor(pool, pool_h.size(), k, nkv, true);
+      // Q|K|V and gate|up stacked as the engine stacks them on a device (llama_forward.cpp);
+      // the parts are row views, for the unstacked comparison.
+      L.wqkv = tensor(pool, pool_h.size(), k, nq + 2 * nkv, true);
+      L.wq = rows_of(L.wqkv, 0, nq);
+      L.wk = rows_of(L.wqkv, nq, nkv);
+      L.wv = rows_of(L.wqkv, nq + nkv, nkv);
       L.wo = tensor(pool, pool_h.size(), nq, k, true);
-      L.gate = tensor(pool, pool_h.size(), k, s.n_ff, true);
-      L.up = tensor(pool, pool_h.size(), k, s.n_ff, true);
+      L.gate_up = tensor(pool, pool_h.size(), k, 2 * s.n_ff, true);
+      L.gate = rows_of(L.gate_up, 0, s.n_ff);
+      L.up = rows_of(L.gate_up, s.n_ff, s.n_ff);
       L.down = tensor(pool, pool_h.size(), s.n_ff, k, true);
       layers.push_back(L);
       for (auto* c : {&kc, &vc}) {
@@ -201,6 +209,8 @@ struct BenchModel {
     }
     x = buf(max_tokens * k);
     xn = buf(max_tokens * k);
+    qkv = buf(max_tokens * (nq + 2 * nkv));
+    gu = buf(max_tokens * 2 * s.n_ff);
     q = buf(max_tokens * nq);
     this->k = buf(max_tokens * nkv);
     v = buf(max_tokens * nkv);
@@ -234,20 +244,33 @@ struct BenchModel {
     for (size_t li = 0; li < layers.size(); ++li) {
       const Layer& L = layers[li];
       ops->rms_norm(x, L.attn_norm, xn, n, e, 1e-5f);
-      ops->matmul(xn, n, L.wq, nullptr, q);
-      ops->matmul(xn, n, L.wk, nullptr, k);
-      ops->matmul(xn, n, L.wv, nullptr, v);
-      ops->rope(q, n, attn.n_head, attn.head_dim, pos, rope);
-      ops->rope(k, n, attn.n_head_kv, attn.head_dim, pos, rope);
-      ops->store_rows(k, pos, kc[li]);
-      ops->store_rows(v, pos, vc[li]);
-      ops->attention(q, kc[li].view(), vc[li].view(), layout, attn, att);
+      const int64_t nq = L.wq.ne1, nkv = L.wk.ne1;
+      float *qp = q, *kp = k, *vp = v;
+      int64_t st = 0;
+      if (stacked) {
+        ops->matmul(xn, n, L.wqkv, nullptr, qkv);
+        qp = qkv, kp = qkv + nq, vp = qkv + nq + nkv, st = nq + 2 * nkv;
+      } else {
+        ops->matmul(xn, n, L.wq, nullptr, q);
+        ops->matmul(xn, n, L.wk, nullptr, k);
+        ops->matmul(xn, n, L.wv, nullptr, v);
+      }
+      ops->rope(qp, n, attn.n_head, attn.head_dim, pos, rope, st);
+      ops->rope(kp, n, attn.n_head_kv, attn.head_dim, pos, rope, st);
+      ops->store_rows(kp, pos, kc[li], st);
+      ops->store_rows(vp, pos, vc[li], st);
+      ops->attention(qp, kc[li].view(), vc[li].view(), layout, attn, att, st);
       ops->matmul(att, n, L.wo, nullptr, tmp);
       ops->add(x, tmp, x, n * e);
       ops->rms_norm(x, L.ffn_norm, xn, n, e, 1e-5f);
-      ops->matmul(xn, n, L.gate, nullptr, g);
-      ops->matmul(xn, n, L.up, nullptr, u);
-      ops->swiglu(g, u, g, n, s.n_ff);
+      if (stacked) {
+        ops->matmul(xn, n, L.gate_up, nullptr, gu);
+        ops->swiglu(gu, gu + s.n_ff, g, n, s.n_ff, 2 * s.n_ff, 2 * s.n_ff, 0);
+      } else {
+        ops->matmul(xn, n, L.gate, nullptr, g);
+        ops->matmul(xn, n, L.up, nullptr, u);
+        ops->swiglu(g, u, g, n, s.n_ff);
+      }
       ops->matmul(g, n, L.down, nullptr, tmp);
       ops->add(x, tmp, x, n * e);
     }
@@ -357,7 +380,7 @@ int main(int argc, char** argv) {
   auto ops = make_cuda_ops();
   for (GgmlType t : types) {
     const double t0 = now_s();
-    BenchModel m(ops.get(), shape, t, std::max<int64_t>(prefill, decode_ctx), prefill + decode_ctx + decode_steps + 8);
+    BenchModel m(ops.get(), shape, t, std::max<int64_t>(prefill, decode_ctx), prefill + decode_ctx + decode_steps + 32);
     std::printf("[%s] built %.2f GB of weights in %.1f s\n", std::string(ggml_type_name(t)).c_str(),
                 m.weight_bytes / 1e9, now_s() - t0);
     std::mt19937 rng(1);
@@ -392,11 +415,21 @@ int main(int argc, char** argv) {
     std::printf("%-44s %10.1f tok/s  %6.2f ms/tok  %5.1f%% of copy bandwidth (%.1f GB/s effective)\n",
                 ("decode batch 1, ctx " + std::to_string(decode_ctx) + ", " + std::string(ggml_type_name(t))).c_str(),
                 1.0 / dt, dt * 1e3, 100.0 * frac_bw, wbytes / dt / 1e9);
+    {  // The same steps with Q|K|V and gate|up as separate matmuls (as before they were stacked).
+      m.stacked = false;
+      const double u0 = now_s();
+      for (int64_t i = 0; i < 16; ++i) tok = m.forward({tok}, static_cast<int32_t>(decode_ctx + 1 + decode_steps + i));
+      const double ut = (now_s() - u0) / 16;
+      m.stacked = true;
+      std::printf("%-44s %10.1f tok/s  %6.2f ms/tok  (stacked: %.2f ms/tok)\n",
+                  ("  unstacked Q|K|V, gate|up (ctx " + std::to_string(decode_ctx) + ")").c_str(), 1.0 / ut, ut * 1e3,
+                  dt * 1e3);
+    }
     {  // Where a decode step goes: 4 more steps with every op timed alone (ProfiledOps).
       ProfiledOps prof(ops.get());
       m.ops = &prof;
       for (int64_t i = 0; i < 4; ++i)
-        tok = m.forward({tok}, static_cast<int32_t>(decode_ctx + 1 + decode_steps + i));
+        tok = m.forward({tok}, static_cast<int32_t>(decode_ctx + 1 + decode_steps + 16 + i));
       m.ops = ops.get();
       std::printf("  decode step by op, 4 steps (the sum exceeds the step: each op waits for its own end)\n%s",
                   prof.table().c_str());
