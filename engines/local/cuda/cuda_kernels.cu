@@ -429,19 +429,25 @@ __global__ void __launch_bounds__(kFlashThreads) flash_prefill_kernel(FlashArgs 
 template <int HD>
 void launch_flash_hd(const FlashArgs& a, cudaStream_t s) {
   constexpr size_t kBytes = sizeof(FlashSmem<HD>);
-  // Above 48 KiB of shared memory a kernel must opt in (once per device and process).
-  static const cudaError_t opt_in = cudaFuncSetAttribute(
-      flash_prefill_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kBytes));
-  ASSAY_CHECK_MSG(opt_in == cudaSuccess, std::string("flash prefill: shared memory opt-in failed: ") +
-                                             cudaGetErrorString(opt_in));
+  // Above 48 KiB of shared memory a kernel must opt in, per device: set on every launch (cheap)
+  // rather than once per process, so a CudaOps on a second device gets it too. The carveout
+  // asks for the most shared memory, so two blocks of 112 KiB fit an SM.
+  cudaError_t e = cudaFuncSetAttribute(flash_prefill_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(kBytes));
+  if (e == cudaSuccess)
+    e = cudaFuncSetAttribute(flash_prefill_kernel<HD>, cudaFuncAttributePreferredSharedMemoryCarveout,
+                             cudaSharedmemCarveoutMaxShared);
+  ASSAY_CHECK_MSG(e == cudaSuccess, std::string("flash prefill: shared memory opt-in failed: ") + cudaGetErrorString(e));
   const dim3 grid(static_cast<unsigned>((a.n + kFlashBQ - 1) / kFlashBQ), static_cast<unsigned>(a.n_head));
   flash_prefill_kernel<HD><<<grid, kFlashThreads, kBytes, s>>>(a);
 }
 
 __global__ void __launch_bounds__(kSampleThreads) sample_kernel(const float* logits, int64_t n_vocab,
-                                                                const SampleArgs* rows, int32_t* out) {
+                                                                const SampleArgs* rows, int32_t* out,
+                                                                uint32_t* keys, double* weights) {
   __shared__ SampleSmem sm;
-  const int32_t tok = sample_block(logits + static_cast<int64_t>(blockIdx.x) * n_vocab, n_vocab, rows[blockIdx.x], sm);
+  const int64_t r = blockIdx.x;
+  const int32_t tok = sample_block(logits + r * n_vocab, n_vocab, rows[r], sm, keys + r * n_vocab, weights + r * n_vocab);
   if (threadIdx.x == 0) out[blockIdx.x] = tok;
 }
 
@@ -551,9 +557,11 @@ void launch_token_logprobs(const float* logits, int64_t n_rows, int64_t n_vocab,
 }
 
 void launch_sample(const float* logits, int64_t n_rows, int64_t n_vocab, const SampleArgs* rows,
-                   int32_t* out, void* s) {
+                   int32_t* out, void* scratch, void* s) {
   if (n_rows == 0) return;
-  sample_kernel<<<static_cast<unsigned>(n_rows), kSampleThreads, 0, st(s)>>>(logits, n_vocab, rows, out);
+  auto* keys = static_cast<uint32_t*>(scratch);
+  auto* weights = reinterpret_cast<double*>(keys + ((n_rows * n_vocab + 1) & ~int64_t{1}));
+  sample_kernel<<<static_cast<unsigned>(n_rows), kSampleThreads, 0, st(s)>>>(logits, n_vocab, rows, out, keys, weights);
 }
 
 }  // namespace assay::cuda

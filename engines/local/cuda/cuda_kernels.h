@@ -102,8 +102,13 @@ struct SampleArgs {
   int32_t reserved;
 };
 // out[r] = the token sampled from row r of logits [n_rows, n_vocab] (cuda_sampling.cuh).
+// scratch: sample_scratch_bytes(n_rows, n_vocab) bytes of device memory.
 void launch_sample(const float* logits, int64_t n_rows, int64_t n_vocab, const SampleArgs* rows,
-                   int32_t* out, void* stream);
+                   int32_t* out, void* scratch, void* stream);
+inline size_t sample_scratch_bytes(int64_t n_rows, int64_t n_vocab) {
+  const size_t n = static_cast<size_t>(n_rows * n_vocab);
+  return 4 * ((n + 1) & ~size_t{1}) + 8 * n;
+}
 void launch_token_logprobs(const float* logits, int64_t n_rows, int64_t n_vocab,
                            const int32_t* targets, float* out, void* stream);
 

@@ -62,7 +62,7 @@ class CudaOps final : public Ops {
     cudaFree(wtile_);
     cudaFree(xbf_);
     cudaFree(xpack_);
-    for (void* b : {kvb_, qb_, s_, p_, part_}) cudaFree(b);
+    for (void* b : {kvb_, qb_, s_, p_, part_, sample_scr_}) cudaFree(b);
     cudaFree(lp_dev_);
     cudaFreeHost(lp_host_);
     cudaEventDestroy(staged_);
@@ -309,8 +309,10 @@ class CudaOps final : public Ops {
   void sample_tokens(const float* logits, int64_t n_rows, int64_t n_vocab, std::span<const SampleRow> rows,
                      int32_t* out) override {
     ASSAY_CHECK(static_cast<int64_t>(rows.size()) == n_rows && n_vocab > 0);
-    for (int64_t r0 = 0; r0 < n_rows; r0 += kLpRows) {
-      const int64_t nr = std::min<int64_t>(kLpRows, n_rows - r0);
+    // 64 rows per launch bound the keys/weights scratch (12 bytes per logit).
+    constexpr int64_t kSampleRows = 64;
+    for (int64_t r0 = 0; r0 < n_rows; r0 += kSampleRows) {
+      const int64_t nr = std::min<int64_t>(kSampleRows, n_rows - r0);
       std::vector<cuda::SampleArgs> args(static_cast<size_t>(nr));
       for (int64_t r = 0; r < nr; ++r) {
         const SampleRow& p = rows[static_cast<size_t>(r0 + r)];
@@ -320,8 +322,9 @@ class CudaOps final : public Ops {
       const int32_t* d_args = stage(std::span<const int32_t>(reinterpret_cast<const int32_t*>(args.data()),
                                                              args.size() * sizeof(cuda::SampleArgs) / sizeof(int32_t)));
       auto* d_out = reinterpret_cast<int32_t*>(lp_dev_);
+      void* scr = scratch(&sample_scr_, &sample_scr_cap_, cuda::sample_scratch_bytes(nr, n_vocab));
       cuda::launch_sample(logits + r0 * n_vocab, nr, n_vocab, reinterpret_cast<const cuda::SampleArgs*>(d_args), d_out,
-                          stream_);
+                          scr, stream_);
       after_launch("sample_tokens");
       CU(cudaMemcpyAsync(out + r0, d_out, sizeof(int32_t) * nr, cudaMemcpyDeviceToHost, stream_));
       CU(cudaStreamSynchronize(stream_));
@@ -529,6 +532,8 @@ class CudaOps final : public Ops {
   size_t kvb_cap_ = 0, qb_cap_ = 0, s_cap_ = 0, p_cap_ = 0;
   void* part_ = nullptr;
   size_t part_cap_ = 0;
+  void* sample_scr_ = nullptr;
+  size_t sample_scr_cap_ = 0;
   int sm_count_ = 1;
   float* lp_dev_ = nullptr;
   float* lp_host_ = nullptr;

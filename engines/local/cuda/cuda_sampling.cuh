@@ -7,6 +7,7 @@
 // Here T is found by bisection over the 32 bits of an order-preserving integer key (counts for
 // top-k, masses for top-p: 32 passes over the row each), r by arithmetic; then the kept tokens
 // are walked in id order, as the Sampler walks them, with the row split into contiguous chunks.
+// Keys and weights are computed once into scratch; the passes read them (from L2 on a GPU).
 //
 // Sums run in double over a fixed tree (block_reduce), so a row's token does not depend on the
 // run; they are ordered differently from the Sampler's, so a unit within ~1e-16 of a boundary
@@ -62,8 +63,11 @@ __host__ __device__ __forceinline__ float sample_key_value(uint32_t k) {
 #endif
 }
 
-// The row's token (every thread gets it). row: n logits; p as Ops::sample_tokens' SampleRow.
-__host__ __device__ inline int32_t sample_block(const float* row, int64_t n, const SampleArgs& p, SampleSmem& sm) {
+// The row's token (every thread gets it). row: n logits; p as Ops::sample_tokens' SampleRow;
+// keys, weights: scratch for n values each (global memory on the device), where the row's keys
+// and exp(x - max) are computed once instead of in each of the ~70 passes.
+__host__ __device__ inline int32_t sample_block(const float* row, int64_t n, const SampleArgs& p, SampleSmem& sm,
+                                                uint32_t* keys, double* weights) {
   constexpr int N = kSampleThreads;
   const bool greedy = !(p.temperature > 0);
   const float temp = greedy ? 1.0f : static_cast<float>(p.temperature);
@@ -91,16 +95,21 @@ __host__ __device__ inline int32_t sample_block(const float* row, int64_t n, con
   block_phase<N>([](int) {});
   if (greedy || !(mx > -INFINITY && mx < INFINITY)) return argmax;
 
+  block_phase<N>([&](int t) {
+    for (int64_t v = t; v < n; v += N) {
+      const float x = sample_x(row, v, temp);
+      keys[v] = sample_key(x);
+      weights[v] = exp(static_cast<double>(x) - mx);
+    }
+  });
   const auto plus_d = [](double a, double b) { return a + b; };
   const auto plus_i = [](int32_t a, int32_t b) { return a + b; };
   // Mass of the tokens whose key passes `keep`.
   auto mass = [&](auto keep) {
     block_phase<N>([&](int t) {
       double s = 0;
-      for (int64_t v = t; v < n; v += N) {
-        const float x = sample_x(row, v, temp);
-        if (keep(sample_key(x))) s += exp(static_cast<double>(x) - mx);
-      }
+      for (int64_t v = t; v < n; v += N)
+        if (keep(keys[v])) s += weights[v];
       sm.d[t] = s;
     });
     return block_reduce<N>(sm.d, plus_d);
@@ -108,7 +117,7 @@ __host__ __device__ inline int32_t sample_block(const float* row, int64_t n, con
   auto count = [&](auto keep) {
     block_phase<N>([&](int t) {
       int32_t c = 0;
-      for (int64_t v = t; v < n; v += N) c += keep(sample_key(sample_x(row, v, temp))) ? 1 : 0;
+      for (int64_t v = t; v < n; v += N) c += keep(keys[v]) ? 1 : 0;
       sm.i[t] = c;
     });
     return block_reduce<N>(sm.i, plus_i);
@@ -156,7 +165,7 @@ __host__ __device__ inline int32_t sample_block(const float* row, int64_t n, con
   const int64_t chunk = (n + N - 1) / N;
   block_phase<N>([&](int t) {
     int32_t c = 0;
-    for (int64_t v = t * chunk; v < n && v < (t + 1) * chunk; ++v) c += sample_key(sample_x(row, v, temp)) == tf;
+    for (int64_t v = t * chunk; v < n && v < (t + 1) * chunk; ++v) c += keys[v] == tf;
     sm.i[t] = c;
   });
   block_phase<N>([&](int t) {  // ties before each chunk
@@ -173,10 +182,8 @@ __host__ __device__ inline int32_t sample_block(const float* row, int64_t n, con
     double s = 0;
     int64_t rank = sm.i[t];
     for (int64_t v = t * chunk; v < n && v < (t + 1) * chunk; ++v) {
-      const float x = sample_x(row, v, temp);
-      const uint32_t key = sample_key(x);
-      if (kept(key, rank)) s += exp(static_cast<double>(x) - mx);
-      rank += key == tf;
+      if (kept(keys[v], rank)) s += weights[v];
+      rank += keys[v] == tf;
     }
     sm.d[t] = s;
   });
@@ -204,12 +211,10 @@ __host__ __device__ inline int32_t sample_block(const float* row, int64_t n, con
     int64_t rank = sm.i[pick];
     int32_t result = -1;
     for (int64_t v = pick * chunk; v < n && v < (pick + 1) * chunk; ++v) {
-      const float x = sample_x(row, v, temp);
-      const uint32_t key = sample_key(x);
-      const bool in = kept(key, rank);
-      rank += key == tf;
+      const bool in = kept(keys[v], rank);
+      rank += keys[v] == tf;
       if (!in) continue;
-      const double w = exp(static_cast<double>(x) - mx);
+      const double w = weights[v];
       if (w <= 0) continue;
       result = static_cast<int32_t>(v);
       if (overshoot) continue;

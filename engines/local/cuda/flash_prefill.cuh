@@ -22,6 +22,7 @@
 
 #include "engines/local/cuda/block_phases.cuh"
 #include "engines/local/cuda/cuda_kernels.h"
+#include "engines/local/cuda/cuda_quants.cuh"
 
 #if defined(__CUDACC__)
 #include <mma.h>
@@ -72,7 +73,7 @@ __host__ __device__ __forceinline__ void flash_load8(__half* dst, const uint8_t*
   if (f16) {
     flash_copy16(dst, row + 2 * static_cast<size_t>(col));
   } else {
-    float f[8];
+    alignas(16) float f[8];
     flash_copy16(f, row + 4 * static_cast<size_t>(col));
     flash_copy16(f + 4, row + 4 * static_cast<size_t>(col) + 16);
     for (int j = 0; j < 8; ++j) dst[j] = __float2half_rn(f[j]);
@@ -197,7 +198,7 @@ __host__ __device__ void flash_prefill_block(const FlashArgs& a, FlashSmem<HD>& 
       float mx = kNegInf;
       for (int j = 0; j < kHalfCols; ++j) {
         const int c = h * kHalfCols + ((j + r) % kHalfCols);
-        if (kv0 + c < sm.n_kv[r]) mx = fmaxf(mx, sm.s[r * S::kLdS + c] * a.scale);
+        if (kv0 + c < sm.n_kv[r]) mx = fmaxf(mx, fmul_rn(sm.s[r * S::kLdS + c], a.scale));
       }
       sm.part_max[t] = mx;
     });
@@ -209,7 +210,8 @@ __host__ __device__ void flash_prefill_block(const FlashArgs& a, FlashSmem<HD>& 
       for (int j = 0; j < kHalfCols; ++j) {
         const int c = h * kHalfCols + ((j + r) % kHalfCols);
         float pv = 0.0f;
-        if (kv0 + c < sm.n_kv[r]) pv = expf(sm.s[r * S::kLdS + c] * a.scale - m_new);
+        // Rounded product (no FMA), so the row's max gets exp(0) = 1 exactly, as on the host.
+        if (kv0 + c < sm.n_kv[r]) pv = expf(fmul_rn(sm.s[r * S::kLdS + c], a.scale) - m_new);
         sm.p[r * S::kLdP + c] = __float2half_rn(pv);
         sum += pv;
       }

@@ -336,7 +336,9 @@ TEST(SamplingOnHost, DrawsTheSamplersTokenForTheSameUnit) {
         for (int draw = 0; draw < 3; ++draw) {
           const cuda::SampleArgs p{st.temperature, st.top_p, unit(rng), st.top_k, 0};
           const int32_t want = sampler.sample(row, SamplingParams{st.temperature, st.top_k, st.top_p}, p.unit);
-          const int32_t got = cuda::sample_block(row.data(), n, p, sm);
+          std::vector<uint32_t> keys(static_cast<size_t>(n));
+          std::vector<double> weights(static_cast<size_t>(n));
+          const int32_t got = cuda::sample_block(row.data(), n, p, sm, keys.data(), weights.data());
           ASSERT_EQ(got, want) << "n " << n << " kind " << kind << " T " << st.temperature << " top_k " << st.top_k
                                << " top_p " << st.top_p << " unit " << p.unit;
           ++checked;
@@ -352,11 +354,13 @@ TEST(SamplingOnHost, AVocabularySizedRowAndTheArgmax) {
   const int64_t n = 49152;  // SmolLM2's vocabulary
   Sampler sampler;
   cuda::SampleSmem sm;
+  std::vector<uint32_t> keys(static_cast<size_t>(n));
+  std::vector<double> weights(static_cast<size_t>(n));
   for (int kind = 0; kind < 3; ++kind) {
     const auto row = sampling_row(n, kind, rng);
     for (const auto& [top_k, top_p] : {std::pair<int32_t, double>{0, 1.0}, {50, 0.9}, {0, 0.95}}) {
       const cuda::SampleArgs p{0.8, top_p, 0.37 + 0.2 * kind, top_k, 0};
-      ASSERT_EQ(cuda::sample_block(row.data(), n, p, sm),
+      ASSERT_EQ(cuda::sample_block(row.data(), n, p, sm, keys.data(), weights.data()),
                 sampler.sample(row, SamplingParams{0.8, top_k, top_p}, p.unit))
           << "kind " << kind << " top_k " << top_k << " top_p " << top_p;
     }
@@ -365,10 +369,12 @@ TEST(SamplingOnHost, AVocabularySizedRowAndTheArgmax) {
     int32_t want = -1;
     const SampleRow greedy{0.0, 1.0, 0.5, 0, 0};
     cpu.sample_tokens(row.data(), 1, n, std::span<const SampleRow>(&greedy, 1), &want);
-    EXPECT_EQ(cuda::sample_block(row.data(), n, cuda::SampleArgs{0.0, 1.0, 0.5, 0, 0}, sm), want) << "kind " << kind;
+    EXPECT_EQ(cuda::sample_block(row.data(), n, cuda::SampleArgs{0.0, 1.0, 0.5, 0, 0}, sm, keys.data(), weights.data()),
+              want)
+        << "kind " << kind;
   }
   const std::vector<float> masked(100, -INFINITY);
-  EXPECT_EQ(cuda::sample_block(masked.data(), 100, cuda::SampleArgs{1.0, 0.5, 0.5, 3, 0}, sm), 0);
+  EXPECT_EQ(cuda::sample_block(masked.data(), 100, cuda::SampleArgs{1.0, 0.5, 0.5, 3, 0}, sm, keys.data(), weights.data()), 0);
 }
 
 }  // namespace
