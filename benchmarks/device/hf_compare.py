@@ -71,15 +71,19 @@ def main():
     ids.numpy().astype(np.int32).tofile(os.path.join(work, "tokens.i32"))
     # COMPARE_CPU=1 also runs the CPU backend on the same folder: tells a CUDA-backend error
     # from one in reading the folder (config keys, layouts), which both backends share.
+    # The CUDA backend also runs with precision=f32 (FP32 GEMMs, F32 attention and KV cache):
+    # the BF16 path's distance from the float32 reference is then split into the arithmetic
+    # (f32, which should land near the CPU's) and BF16 rounding of the activations.
     backends = ["cuda"] + (["cpu"] if os.environ.get("COMPARE_CPU") else [])
-    variants = [(b, False) for b in backends] + ([(b, True) for b in backends] if os.environ.get("KV_F32") else [])
+    variants = [(b, False, False) for b in backends] + [("cuda", False, True)]
+    variants += [(b, True, False) for b in backends] if os.environ.get("KV_F32") else []
     lp_ref = torch.log_softmax(ref.double(), -1)
     status = 0
-    for backend, kv_f32 in variants:
-        name = backend + (" kv-f32" if kv_f32 else "")
-        out = os.path.join(work, f"ours_{backend}_{int(kv_f32)}.f32")
+    for backend, kv_f32, f32 in variants:
+        name = backend + (" kv-f32" if kv_f32 else "") + (" precision=f32" if f32 else "")
+        out = os.path.join(work, f"ours_{backend}_{int(kv_f32)}_{int(f32)}.f32")
         cmd = [bench, "--logits", mdir, os.path.join(work, "tokens.i32"), out] + (["cpu"] if backend == "cpu" else [])
-        env = dict(os.environ, ASSAY_KV_F32="1" if kv_f32 else "0")
+        env = dict(os.environ, ASSAY_KV_F32="1" if kv_f32 else "0", ASSAY_F32="1" if f32 else "0")
         if subprocess.run(cmd, env=env).returncode != 0:
             print(f"hf_compare: assay_cuda_bench --logits ({name}) failed")
             status = 1

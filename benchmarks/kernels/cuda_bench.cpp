@@ -309,9 +309,20 @@ int dump_logits(const std::string& dir, const std::string& tokens_path, const st
   o.require_tokenizer = false;
   // ASSAY_KV_F32=1: an F32 KV cache (and unrounded queries), to tell precision from a real bug.
   if (const char* kv = std::getenv("ASSAY_KV_F32"); kv && *kv == '1') o.kv_type = GgmlType::F32;
+  // ASSAY_F32=1: precision=f32 (float arithmetic throughout, F32 KV cache) on either backend.
+  const char* f32_env = std::getenv("ASSAY_F32");
+  const bool f32 = f32_env && *f32_env == '1';
+  if (f32) o.kv_type = GgmlType::F32;
   std::unique_ptr<Ops> ops;
-  if (cpu) ops = std::make_unique<CpuOps>();
-  else ops = make_cuda_ops();
+  if (cpu) {
+    CpuOpsOptions co;
+    co.f32_compute = f32;
+    ops = std::make_unique<CpuOps>(co);
+  } else {
+    CudaOpsOptions go;
+    go.f32_compute = f32;
+    ops = make_cuda_ops(go);
+  }
   auto m = LocalModel::load(dir, "local:" + dir, std::move(ops), o);
   if (!m.ok()) {
     std::fprintf(stderr, "--logits: %s\n", m.status().message().c_str());

@@ -112,15 +112,13 @@ Result<std::unique_ptr<Model>> make_model(const std::string& spec,
   if (dev == model_args.end() || dev->second == "cpu") {
     ops = std::make_unique<CpuOps>(co);
   } else if (dev->second == "cuda") {
-    if (f32_compute) {
-      return unsupported("--model-args precision=f32 is implemented by the CPU backend only "
-                         "(device=cpu); the CUDA backend computes in BF16/F16 with F32 accumulation");
-    }
 #ifdef ASSAY_HAVE_CUDA
     if (!cuda_device_available()) {
       return failed_precondition("--model-args device=cuda: " + cuda_device_description());
     }
-    ops = make_cuda_ops();
+    CudaOpsOptions cuo;
+    cuo.f32_compute = f32_compute;
+    ops = make_cuda_ops(cuo);
 #else
     return unsupported("--model-args device=cuda: this assay was built without the CUDA backend "
                        "(configure with nvcc and cuBLAS installed, or -DASSAY_CUDA=ON)");

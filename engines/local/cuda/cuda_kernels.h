@@ -120,6 +120,9 @@ void launch_gemv(GgmlType type, const void* w, size_t row_bytes, int64_t ne0, in
 // Rows [row0, row0 + n_rows) of w, dequantized to packed BF16 [n_rows, ne0].
 void launch_dequant_bf16(GgmlType type, const void* w, size_t row_bytes, int64_t ne0,
                          int64_t row0, int64_t n_rows, uint16_t* out, void* stream);
+// The same as F32 (precision=f32: an FP32 GEMM on the dequantized tile).
+void launch_dequant_f32(GgmlType type, const void* w, size_t row_bytes, int64_t ne0,
+                        int64_t row0, int64_t n_rows, float* out, void* stream);
 // x [n_rows, n] f32 (row stride) -> packed BF16.
 void launch_f32_to_bf16(const float* x, int64_t x_stride, int64_t n_rows, int64_t n,
                         uint16_t* out, void* stream);

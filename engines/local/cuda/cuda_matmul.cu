@@ -144,9 +144,12 @@ __global__ void __launch_bounds__(32 * kGemvWarps) gemv_q4k_kernel(const uint8_t
   warp_store<kRows, NT>(acc, lane, row0, ne1, bias, out, os);
 }
 
-template <class D>
-__global__ void dequant_bf16_kernel(const uint8_t* w, size_t row_bytes, int64_t ne0, bool vec_ok,
-                                    int64_t n_rows, __nv_bfloat16* out) {
+__device__ __forceinline__ void store_as(__nv_bfloat16* o, float v) { *o = __float2bfloat16_rn(v); }
+__device__ __forceinline__ void store_as(float* o, float v) { *o = v; }
+
+template <class D, class T>
+__global__ void dequant_kernel(const uint8_t* w, size_t row_bytes, int64_t ne0, bool vec_ok,
+                               int64_t n_rows, T* out) {
   const int64_t nch = chunks_per_row<D>(ne0);
   const int64_t total = nch * n_rows;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
@@ -155,10 +158,10 @@ __global__ void dequant_bf16_kernel(const uint8_t* w, size_t row_bytes, int64_t 
     float v[8];
     int p0, p1;
     const int n = get_chunk<D>(w + r * row_bytes, c, ne0, vec_ok, v, &p0, &p1);
-    __nv_bfloat16* o = out + r * ne0;
+    T* o = out + r * ne0;
 #pragma unroll
     for (int k = 0; k < 8; ++k)
-      if (k < n) o[(k < 4 ? p0 : p1 - 4) + k] = __float2bfloat16_rn(v[k]);
+      if (k < n) store_as(o + (k < 4 ? p0 : p1 - 4) + k, v[k]);
   }
 }
 
@@ -226,16 +229,28 @@ void launch_gemv(GgmlType type, const void* w, size_t row_bytes, int64_t ne0, in
   ASSAY_CHECK_MSG(ok, "CudaOps::matmul: unsupported weight type");
 }
 
-void launch_dequant_bf16(GgmlType type, const void* w, size_t row_bytes, int64_t ne0,
-                         int64_t row0, int64_t n_rows, uint16_t* out, void* s) {
+namespace {
+template <class T>
+void launch_dequant(GgmlType type, const void* w, size_t row_bytes, int64_t ne0, int64_t row0, int64_t n_rows,
+                    T* out, void* s) {
   const auto* base = static_cast<const uint8_t*>(w) + row0 * row_bytes;
   const bool vec_ok = aligned16(base) && row_bytes % 16 == 0;
   const bool ok = ASSAY_CUDA_DISPATCH(type, {
     const int64_t items = chunks_per_row<D>(ne0) * n_rows;
-    dequant_bf16_kernel<D><<<grid_for(items, 256), 256, 0, st(s)>>>(
-        base, row_bytes, ne0, vec_ok, n_rows, reinterpret_cast<__nv_bfloat16*>(out));
+    dequant_kernel<D><<<grid_for(items, 256), 256, 0, st(s)>>>(base, row_bytes, ne0, vec_ok, n_rows, out);
   });
   ASSAY_CHECK_MSG(ok, "CudaOps::matmul: unsupported weight type");
+}
+}  // namespace
+
+void launch_dequant_bf16(GgmlType type, const void* w, size_t row_bytes, int64_t ne0,
+                         int64_t row0, int64_t n_rows, uint16_t* out, void* s) {
+  launch_dequant(type, w, row_bytes, ne0, row0, n_rows, reinterpret_cast<__nv_bfloat16*>(out), s);
+}
+
+void launch_dequant_f32(GgmlType type, const void* w, size_t row_bytes, int64_t ne0,
+                        int64_t row0, int64_t n_rows, float* out, void* s) {
+  launch_dequant(type, w, row_bytes, ne0, row0, n_rows, out, s);
 }
 
 void launch_f32_to_bf16(const float* x, int64_t xs, int64_t n_rows, int64_t n, uint16_t* out,

@@ -41,7 +41,8 @@ class CudaOps final : public Ops {
     CU(cudaSetDevice(o.device));
     cudaDeviceProp prop{};
     CU(cudaGetDeviceProperties(&prop, o.device));
-    name_ = std::string("cuda:") + prop.name;
+    // The name is part of a model's cache identity: f32 compute gives other numbers.
+    name_ = std::string("cuda:") + prop.name + (o.f32_compute ? " f32" : "");
     sm_count_ = prop.multiProcessorCount;
     CU(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CU(cudaEventCreateWithFlags(&staged_, cudaEventDisableTiming));
@@ -191,7 +192,7 @@ class CudaOps final : public Ops {
     for (int64_t t = 0; t < n_tokens;) {
       int64_t e = t + 1;
       while (e < n_tokens && layout.token_seq[e] == layout.token_seq[t]) ++e;
-      if (e - t >= kAttnGemmMinTokens && p.head_dim % 8 == 0) {
+      if (e - t >= kAttnGemmMinTokens && p.head_dim % 8 == 0 && !opt_.f32_compute) {
         runs.emplace_back(t, e - t);
       } else {
         for (int64_t i = t; i < e; ++i) rest.push_back(static_cast<int32_t>(i));
@@ -443,6 +444,13 @@ class CudaOps final : public Ops {
       CUBLAS(cublasSgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, m_all, n, k, &one,
                          static_cast<const float*>(w.data), static_cast<int>(w.row_bytes / 4), x,
                          static_cast<int>(xs), &zero, out, static_cast<int>(os)));
+    } else if (opt_.f32_compute) {
+      // Dequantized F32 tiles of output rows and an FP32 GEMM on the F32 activations.
+      for_weight_tiles<float>(w, [&](int64_t r0, int64_t nr, float* wt) {
+        cuda::launch_dequant_f32(w.type, w.data, w.row_bytes, w.ne0, r0, nr, wt, stream_);
+        CUBLAS(cublasSgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nr), n, k, &one, wt, k, x,
+                           static_cast<int>(xs), &zero, out + r0, static_cast<int>(os)));
+      });
     } else {
       auto* xb = static_cast<uint16_t*>(scratch(&xbf_, &xbf_cap_, sizeof(uint16_t) * k * n_tokens));
       cuda::launch_f32_to_bf16(x, xs, n_tokens, k, xb, stream_);
@@ -450,18 +458,25 @@ class CudaOps final : public Ops {
         bf16_gemm(w.data, static_cast<int>(w.row_bytes / 2), m_all, n, k, xb, out, os);
       } else {
         // Dequantize tiles of output rows, each then multiplied on its own.
-        const int64_t tile_rows = std::max<int64_t>(
-            64, static_cast<int64_t>(opt_.gemm_tile_bytes / (sizeof(uint16_t) * static_cast<size_t>(k))) & ~int64_t{63});
-        const int64_t tr = std::min<int64_t>(tile_rows, w.ne1);
-        auto* wt = static_cast<uint16_t*>(scratch(&wtile_, &wtile_cap_, sizeof(uint16_t) * k * tr));
-        for (int64_t r0 = 0; r0 < w.ne1; r0 += tr) {
-          const int64_t nr = std::min<int64_t>(tr, w.ne1 - r0);
+        for_weight_tiles<uint16_t>(w, [&](int64_t r0, int64_t nr, uint16_t* wt) {
           cuda::launch_dequant_bf16(w.type, w.data, w.row_bytes, w.ne0, r0, nr, wt, stream_);
           bf16_gemm(wt, k, static_cast<int>(nr), n, k, xb, out + r0, os);
-        }
+        });
       }
     }
     if (bias) cuda::launch_add_bias(out, os, bias, n_tokens, w.ne1, stream_);
+  }
+
+  // f(r0, nr, tile) for tiles of w's output rows, each to be dequantized into `tile` (T elements,
+  // at most gemm_tile_bytes, at least 64 rows).
+  template <class T, class F>
+  void for_weight_tiles(const TensorRef& w, F&& f) {
+    const int64_t k = w.ne0;
+    const int64_t tile_rows = std::max<int64_t>(
+        64, static_cast<int64_t>(opt_.gemm_tile_bytes / (sizeof(T) * static_cast<size_t>(k))) & ~int64_t{63});
+    const int64_t tr = std::min<int64_t>(tile_rows, w.ne1);
+    auto* wt = static_cast<T*>(scratch(&wtile_, &wtile_cap_, sizeof(T) * k * tr));
+    for (int64_t r0 = 0; r0 < w.ne1; r0 += tr) f(r0, std::min<int64_t>(tr, w.ne1 - r0), wt);
   }
 
   // Attention of tokens [t0, t0 + n) of one sequence: gather its K/V rows into head-major F16

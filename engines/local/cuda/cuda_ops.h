@@ -47,6 +47,11 @@ struct CudaOpsOptions {
   // has passed it (its tiling and softmax are checked on the host; its tensor-core steps only run
   // on a GPU). ASSAY_CUDA_FLASH_PREFILL=1/0 in the environment overrides.
   bool flash_prefill = false;
+  // precision=f32: float arithmetic throughout, the numbers of a float reference (transformers
+  // in float32, CpuOps' f32_compute), at FP32 speed: large matmuls dequantize weight tiles to F32
+  // for an FP32 GEMM (no TF32) instead of BF16, and prefill attention runs in the F32 kernel
+  // instead of F16 GEMMs. Use with an F32 KV cache.
+  bool f32_compute = false;
 };
 
 // Whether at least one CUDA device can be used (false without a driver or device).

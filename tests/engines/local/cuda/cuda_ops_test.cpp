@@ -617,8 +617,8 @@ TEST_F(CudaOpsTest, NumpyReferenceModelsAgree) {
   }
 }
 
-TEST_F(CudaOpsTest, MidSizeLlamaShapedModelAgreesWithCpu) {
-  testing::TempDir dir;
+// 4 layers of width 512, head_dim 64, GQA 8/2, llama3 RoPE scaling.
+TinyModelSpec mid_size_spec() {
   TinyModelSpec spec;
   spec.n_vocab = 3000;
   spec.n_embd = 512;
@@ -629,6 +629,12 @@ TEST_F(CudaOpsTest, MidSizeLlamaShapedModelAgreesWithCpu) {
   spec.n_ctx_train = 2048;
   spec.llama3_rope_scaling = true;
   spec.weight_scale = 0.05f;
+  return spec;
+}
+
+TEST_F(CudaOpsTest, MidSizeLlamaShapedModelAgreesWithCpu) {
+  testing::TempDir dir;
+  TinyModelSpec spec = mid_size_spec();
   for (GgmlType t : {GgmlType::BF16, GgmlType::Q8_0}) {
     spec.gguf_type = t;
     const std::string path = dir.file("mid_" + tname(t) + ".gguf");
@@ -639,6 +645,42 @@ TEST_F(CudaOpsTest, MidSizeLlamaShapedModelAgreesWithCpu) {
       flash.flash_prefill = true;
       check_model_agrees(path, spec.n_vocab, 1e-3f, flash);
     }
+  }
+}
+
+// precision=f32 on the GPU: FP32 GEMMs on dequantized tiles and F32 attention, against CpuOps'
+// f32 compute on the same BF16 and Q8_0 weights: the same arithmetic up to summation order, so
+// far closer than the BF16 path (KL <= 1e-3 there).
+TEST_F(CudaOpsTest, F32ComputeMatchesCpuF32Compute) {
+  testing::TempDir dir;
+  TinyModelSpec spec = mid_size_spec();
+  for (GgmlType t : {GgmlType::BF16, GgmlType::Q8_0}) {
+    spec.gguf_type = t;
+    const std::string path = dir.file("f32_" + tname(t) + ".gguf");
+    ASSERT_TRUE(write_tiny_gguf_model(spec, path).ok());
+    LocalModelOptions o;
+    o.require_tokenizer = false;
+    o.n_ctx = 256;
+    o.cache_rows = 1024;
+    o.kv_type = GgmlType::F32;
+    CpuOpsOptions co;
+    co.f32_compute = true;
+    CudaOpsOptions go;
+    go.f32_compute = true;
+    auto c = LocalModel::load(path, "c", std::make_unique<CpuOps>(co), o);
+    auto g = LocalModel::load(path, "g", make_cuda_ops(go), o);
+    ASSERT_TRUE(c.ok() && g.ok());
+    EXPECT_NE((*g)->info().backend.find(" f32"), std::string::npos) << (*g)->info().backend;
+    std::mt19937 rng(7);
+    std::vector<int32_t> tokens(100);
+    for (auto& tok : tokens) tok = static_cast<int32_t>(rng() % spec.n_vocab);
+    auto lc = (*c)->logits_range(tokens, 0, 99);  // one 100-token prefill: the GEMM path
+    auto lg = (*g)->logits_range(tokens, 0, 99);
+    ASSERT_TRUE(lc.ok() && lg.ok());
+    EXPECT_LE(mean_kl(*lc, *lg, spec.n_vocab), 1e-7) << tname(t);
+    float max_diff = 0;
+    for (size_t i = 0; i < lc->size(); ++i) max_diff = std::max(max_diff, std::abs((*lc)[i] - (*lg)[i]));
+    EXPECT_LE(max_diff, 1e-3f) << tname(t);
   }
 }
 
