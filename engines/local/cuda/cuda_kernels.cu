@@ -455,6 +455,10 @@ __global__ void __launch_bounds__(kSampleThreads) sample_kernel(const float* log
 
 bool flash_prefill_supports(int head_dim) { return head_dim == 64 || head_dim == 128; }
 
+size_t flash_prefill_smem_bytes(int head_dim) {
+  return head_dim == 64 ? sizeof(FlashSmem<64>) : head_dim == 128 ? sizeof(FlashSmem<128>) : 0;
+}
+
 void launch_flash_prefill(const FlashArgs& a, int head_dim, void* s) {
   if (a.n == 0) return;
   const auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };

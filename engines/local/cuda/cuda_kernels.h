@@ -70,6 +70,9 @@ struct FlashArgs {
 };
 // Head sizes the kernel is built for; cache rows and bases must be 16-byte aligned.
 bool flash_prefill_supports(int head_dim);
+// Shared memory one block of it takes (a device must allow that much per block: Hopper and A100
+// do for both sizes, Ada only for head_dim 64).
+size_t flash_prefill_smem_bytes(int head_dim);
 void launch_flash_prefill(const FlashArgs& a, int head_dim, void* stream);
 // Prefill attention through GEMMs (cuda_ops.cpp): the pieces around them.
 // Head-major F16 copies, one [n, head_dim] matrix per query head (KV heads repeated for GQA):

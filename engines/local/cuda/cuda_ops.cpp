@@ -44,6 +44,7 @@ class CudaOps final : public Ops {
     // The name is part of a model's cache identity: f32 compute gives other numbers.
     name_ = std::string("cuda:") + prop.name + (o.f32_compute ? " f32" : "");
     sm_count_ = prop.multiProcessorCount;
+    smem_optin_ = prop.sharedMemPerBlockOptin;
     CU(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CU(cudaEventCreateWithFlags(&staged_, cudaEventDisableTiming));
     CUBLAS(cublasCreate(&blas_));
@@ -238,7 +239,8 @@ class CudaOps final : public Ops {
       after_launch("attention");
     }
     const auto aligned = [](const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15) == 0; };
-    const bool flash = opt_.flash_prefill && cuda::flash_prefill_supports(p.head_dim) && aligned(a.k) &&
+    const bool flash = opt_.flash_prefill && cuda::flash_prefill_supports(p.head_dim) &&
+                       cuda::flash_prefill_smem_bytes(p.head_dim) <= smem_optin_ && aligned(a.k) &&
                        aligned(a.v) && a.k_row_bytes % 16 == 0 && a.v_row_bytes % 16 == 0;
     for (const auto& [t0, n] : runs) {
       if (!flash) {
@@ -550,6 +552,7 @@ class CudaOps final : public Ops {
   void* sample_scr_ = nullptr;
   size_t sample_scr_cap_ = 0;
   int sm_count_ = 1;
+  size_t smem_optin_ = 0;  // shared memory a block may opt in to on this device
   float* lp_dev_ = nullptr;
   float* lp_host_ = nullptr;
   std::vector<int32_t> meta_tmp_;
