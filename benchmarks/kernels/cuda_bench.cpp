@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "benchmarks/kernels/gemv_variants.h"
 #include "engines/local/cpu/quants.h"
 #include "engines/local/cpu/cpu_ops.h"
 #include "engines/local/cuda/cuda_ops.h"
@@ -413,6 +414,13 @@ int main(int argc, char** argv) {
       const double b = static_cast<double>(w.row_bytes * w.ne1);
       std::printf("%-44s %10.1f us     %5.1f%% of copy bandwidth\n",
                   ("  gemv 14336x4096 " + std::string(ggml_type_name(t))).c_str(), gt * 1e6, 100.0 * b / gt / 1e9 / bw);
+      // Other shapes of the same kernel (benchmarks/kernels/gemv_variants.cu), each checked
+      // against the engine's output first; the fastest correct one is the candidate to promote.
+      ops->matmul(m.xn, 1, w, nullptr, m.u);
+      ops->synchronize();
+      for (const auto& v : time_gemv_variants(t, w.data, w.row_bytes, w.ne0, w.ne1, m.xn, m.g, m.u, reps))
+        std::printf("    %-40s %10.1f us     %5.1f%% of copy bandwidth  max |diff| %.1e\n", v.shape.c_str(), v.us,
+                    100.0 * b / (v.us * 1e-6) / 1e9 / bw, v.max_abs_diff);
     }
     // Decode: context of decode_ctx tokens, then decode_steps single-token steps.
     int32_t tok = m.forward(ids(decode_ctx), 0);
