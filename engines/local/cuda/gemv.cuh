@@ -28,6 +28,19 @@ __device__ __forceinline__ void warp_store(float (&acc)[kRows][NT], int lane, in
   }
 }
 
+// The rows warp `row0 / kRows` reads (clamped: tail rows are recomputed, not stored) and its
+// zeroed accumulators.
+template <int kRows, int NT>
+__device__ __forceinline__ void gemv_warp_setup(const uint8_t* w, size_t row_bytes, int64_t ne1, int64_t row0,
+                                                const uint8_t* (&wr)[kRows], float (&acc)[kRows][NT]) {
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    wr[r] = w + min(row0 + r, ne1 - 1) * row_bytes;
+#pragma unroll
+    for (int t = 0; t < NT; ++t) acc[r][t] = 0.0f;
+  }
+}
+
 // One warp per kRows output rows, NT tokens at once: the weight is read once for all tokens, and
 // each activation value loaded (8 floats per chunk) serves kRows rows, which keeps L1 traffic
 // for activations below the weight traffic even for 4-bit blocks. Each lane decodes kUnroll
@@ -55,14 +68,9 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const uint8_t* w, siz
   const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32) * kRows;
   if (row0 >= ne1) return;
   const uint8_t* wr[kRows];
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) wr[r] = w + min(row0 + r, ne1 - 1) * row_bytes;  // clamp: tail rows recomputed, not stored
-  const int64_t nch = chunks_per_row<D>(ne0);
   float acc[kRows][NT];
-#pragma unroll
-  for (int r = 0; r < kRows; ++r)
-#pragma unroll
-    for (int t = 0; t < NT; ++t) acc[r][t] = 0.0f;
+  gemv_warp_setup<kRows, NT>(w, row_bytes, ne1, row0, wr, acc);
+  const int64_t nch = chunks_per_row<D>(ne0);
   for (int64_t base = 0; base < nch; base += 32 * kUnroll) {
     float v[kUnroll][kRows][8];
     int p0[kUnroll], p1[kUnroll], n[kUnroll];
@@ -119,13 +127,8 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_q4k_kernel(const uint8_t* w,
   const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32) * kRows;
   if (row0 >= ne1) return;
   const uint8_t* wr[kRows];
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) wr[r] = w + min(row0 + r, ne1 - 1) * row_bytes;
   float acc[kRows][NT];
-#pragma unroll
-  for (int r = 0; r < kRows; ++r)
-#pragma unroll
-    for (int t = 0; t < NT; ++t) acc[r][t] = 0.0f;
+  gemv_warp_setup<kRows, NT>(w, row_bytes, ne1, row0, wr, acc);
   const int64_t steps = ne0 / 256 * Q4KWide::kStepsPerBlock;
 #pragma unroll kUnroll
   for (int64_t i = lane; i < steps; i += 32) q4k_wide_step<kRows, NT>(wr, i, x, xs, acc);
