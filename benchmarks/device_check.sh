@@ -8,6 +8,13 @@
 #   bash benchmarks/device_check.sh            # tests + benchmark
 #   SKIP_TESTS=1 bash benchmarks/device_check.sh
 #   SKIP_TESTS=1 SKIP_HF=1 MMLU_SHAPE=1 bash benchmarks/device_check.sh   # the 14,042-question timing
+#
+# What to read in the output, besides the test results: each type's "gemv" line and the shapes
+# timed below it (promote the fastest correct shape into engines/local/cuda/gemv.cuh); the decode
+# steps stacked and unstacked, and the per-op table of a decode step (where the bandwidth goes);
+# "prefill attention, flash kernel" beside the GEMM path (turn CudaOpsOptions::flash_prefill on
+# by default if its diff is small and it is faster); the sampling line (device vs host Sampler);
+# and hf_compare's "cuda precision=f32" line (the arithmetic without BF16 activation rounding).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PACK=${PACK:-.devpack}
