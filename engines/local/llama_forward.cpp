@@ -78,23 +78,25 @@ Result<TensorRef> stacked(Ops& ops, const ModelFiles& f, const std::vector<std::
   return packed_ref(d, all.type, ne0, rows);
 }
 
-// F32 vectors placed end to end on the device (the biases of a stacked matrix).
+// F32 vectors placed end to end on the device (the biases of a stacked matrix). A missing part is
+// an error when `required`, else zeros (adding them changes nothing, as leaving it out would).
 Result<const float*> stacked_vec(Ops& ops, const ModelFiles& f, const std::vector<std::pair<std::string, int64_t>>& parts,
-                                 std::vector<void*>* owned) {
+                                 bool required, std::vector<void*>* owned) {
   int64_t n = 0;
   for (const auto& [name, len] : parts) {
     const TensorView* t = f.tensor(name);
-    if (!t) return not_found(f.path() + ": tensor " + name + " is missing");
-    if (t->type != GgmlType::F32 || t->n_elements() != len) {
+    if (!t && required) return not_found(f.path() + ": tensor " + name + " is missing");
+    if (t && (t->type != GgmlType::F32 || t->n_elements() != len)) {
       return corrupt(f.path() + ": tensor " + name + " must be F32 with " + std::to_string(len) + " elements");
     }
     n += len;
   }
   auto* d = static_cast<float*>(ops.alloc(sizeof(float) * static_cast<size_t>(n)));
   owned->push_back(d);
+  ops.fill_zero(d, sizeof(float) * static_cast<size_t>(n));
   int64_t at = 0;
   for (const auto& [name, len] : parts) {
-    ops.upload(d + at, f.tensor(name)->data, sizeof(float) * static_cast<size_t>(len));
+    if (const TensorView* t = f.tensor(name)) ops.upload(d + at, t->data, sizeof(float) * static_cast<size_t>(len));
     at += len;
   }
   return static_cast<const float*>(d);
@@ -170,12 +172,14 @@ Result<std::unique_ptr<LlamaForward>> LlamaForward::create(Ops& ops, const Model
       lw.wq = rows_of(lw.wqkv, 0, nq);
       lw.wk = rows_of(lw.wqkv, nq, nkv);
       lw.wv = rows_of(lw.wqkv, nq + nkv, nkv);
-      if (hp.qkv_bias) {
-        ASSAY_ASSIGN_OR_RETURN(lw.bqkv, stacked_vec(ops, files, {{p + "attn_q.bias", nq}, {p + "attn_k.bias", nkv},
-                                                                 {p + "attn_v.bias", nkv}}, owned));
-        lw.bq = lw.bqkv;
-        lw.bk = lw.bqkv + nq;
-        lw.bv = lw.bqkv + nq + nkv;
+      // The biases the unstacked path would load: all three where the architecture has them,
+      // else whichever the file has (zeros stand in for the others).
+      const std::string bq = p + "attn_q.bias", bk = p + "attn_k.bias", bv = p + "attn_v.bias";
+      if (hp.qkv_bias || files.tensor(bq) || files.tensor(bk) || files.tensor(bv)) {
+        ASSAY_ASSIGN_OR_RETURN(lw.bqkv, stacked_vec(ops, files, {{bq, nq}, {bk, nkv}, {bv, nkv}}, hp.qkv_bias, owned));
+        lw.bq = files.tensor(bq) ? lw.bqkv : nullptr;
+        lw.bk = files.tensor(bk) ? lw.bqkv + nq : nullptr;
+        lw.bv = files.tensor(bv) ? lw.bqkv + nq + nkv : nullptr;
       }
     } else {
       ASSAY_ASSIGN_OR_RETURN(lw.wq, matrix(ops, files, p + "attn_q.weight", n_embd, nq, owned));
@@ -244,19 +248,22 @@ Result<std::unique_ptr<LlamaForward>> LlamaForward::create(Ops& ops, const Model
   };
   fw->x_ = scratch(n_embd);
   fw->xn_ = scratch(n_embd);
-  fw->q_ = scratch(nq);
-  fw->k_ = scratch(nkv);
-  fw->v_ = scratch(nkv);
+  // Separate or stacked projection outputs, for whichever layers need them.
+  bool any_qkv = false, any_gate_up = false, any_separate_qkv = false, any_separate_gate_up = false;
+  for (const LlamaLayerWeights& lw : fw->w_.layers) {
+    (lw.wqkv.data ? any_qkv : any_separate_qkv) = true;
+    (lw.w_gate_up.data ? any_gate_up : any_separate_gate_up) = true;
+  }
+  if (any_separate_qkv) {
+    fw->q_ = scratch(nq);
+    fw->k_ = scratch(nkv);
+    fw->v_ = scratch(nkv);
+  }
+  if (any_qkv) fw->qkv_ = scratch(nq + 2 * nkv);
   fw->attn_out_ = scratch(nq);
   fw->tmp_ = scratch(std::max(n_embd, nq));
   fw->gate_ = scratch(hp.n_ff);
-  fw->up_ = scratch(hp.n_ff);
-  bool any_qkv = false, any_gate_up = false;
-  for (const LlamaLayerWeights& lw : fw->w_.layers) {
-    any_qkv |= lw.wqkv.data != nullptr;
-    any_gate_up |= lw.w_gate_up.data != nullptr;
-  }
-  if (any_qkv) fw->qkv_ = scratch(nq + 2 * nkv);
+  if (any_separate_gate_up) fw->up_ = scratch(hp.n_ff);
   if (any_gate_up) fw->gate_up_ = scratch(2 * hp.n_ff);
   return fw;
 }

@@ -686,18 +686,10 @@ std::vector<Result<GenerateResponse>> LocalModel::generate_until(
         for (size_t a = a0; a < a1; ++a) rows.push_back(cache_->row(active[a]->nodes.back()));
         ops_->gather_rows(hidden_store_, n_embd, rows, n_embd, hidden_tmp_);
         forward_->logits(hidden_tmp_, static_cast<int64_t>(rows.size()), logits_);
-        bool any_sampling = false;
-        for (size_t a = a0; a < a1; ++a) {
-          const GenParams& p = requests[active[a]->req].params;
-          any_sampling |= p.do_sample && p.temperature > 0;
-        }
-        if (!any_sampling) {
-          ops_->token_logprobs(logits_, static_cast<int64_t>(rows.size()), n_vocab, {}, nullptr,
-                               next.data() + a0, nullptr);
-          continue;
-        }
         // Drawn where the logits are (on a GPU, no vocabulary-sized copy per token); one draw
-        // per sampling row from its own generator, greedy rows take the argmax.
+        // per sampling row from its own generator, greedy rows take the argmax. Greedy rows go
+        // through the same call whether or not a sampling row shares their chunk, so their
+        // token never depends on the neighbours (even for NaN logits, which count as -inf).
         std::vector<SampleRow> how(rows.size());
         for (size_t a = a0; a < a1; ++a) {
           const GenParams& p = requests[active[a]->req].params;

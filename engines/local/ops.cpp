@@ -48,7 +48,7 @@ void Ops::sample_tokens(const float* logits, int64_t n_rows, int64_t n_vocab, st
     download(host.data(), logits, sizeof(float) * host.size());
     base = host.data();
   }
-  Sampler sampler;
+  thread_local Sampler sampler;  // its vocabulary-sized scratch outlives the call
   for (int64_t r = 0; r < n_rows; ++r) {
     const std::span<const float> row(base + r * n_vocab, static_cast<size_t>(n_vocab));
     const SampleRow& p = rows[static_cast<size_t>(r)];

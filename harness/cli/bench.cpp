@@ -291,7 +291,7 @@ Command bench_command() {
       "tg: N single-token decode steps. As llama-bench's pp512/tg128, for side-by-side numbers.";
   c.flags = {
       {"model", {}, true, "SPEC", "local:PATH or default"},
-      {"model-args", {"model_args"}, true, "K=V,...", "as for assay run (threads=N, n_ctx, kv_type, precision, device)"},
+      {"model-args", {"model_args"}, true, "K=V,...", "as for assay run (threads=N, n_ctx, kv_type, precision, device, profile_ops)"},
       {"pp", {}, true, "N", "prompt tokens per pp test (default 512; 0 skips)"},
       {"tg", {}, true, "N", "generated tokens per tg test (default 128; 0 skips)"},
       {"reps", {}, true, "N", "repetitions (default 3)"},

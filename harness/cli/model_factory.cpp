@@ -66,7 +66,7 @@ Result<std::unique_ptr<Model>> make_model(const std::string& spec,
     if (!kKnown.count(k)) {
       return invalid_argument("--model-args: unknown key '" + k + "'" +
                               did_you_mean(k, {kKnown.begin(), kKnown.end()}) +
-                              " (known: n_ctx, n_batch, cache_rows, threads, add_bos, chat_template, kv_type, precision, device, profile_ops)");
+                              " (known: n_ctx, max_length, n_batch, cache_rows, threads, add_bos, chat_template, kv_type, precision, device, profile_ops)");
     }
   }
   LocalModelOptions lo;
@@ -126,18 +126,24 @@ Result<std::unique_ptr<Model>> make_model(const std::string& spec,
   } else {
     return invalid_argument("--model-args device=" + dev->second + ": expected cpu or cuda");
   }
-  // profile_ops=1: every op timed alone, the table printed to stderr when the model goes.
+  // profile_ops=1: every op timed alone, the table printed to stderr when the model goes. The
+  // load's uploads and cache clearing are left out (reset once it has loaded).
+  ProfiledOps* profiled = nullptr;
   if (auto it = model_args.find("profile_ops"); it != model_args.end()) {
     if (it->second != "0" && it->second != "1") {
       return invalid_argument("--model-args profile_ops=" + it->second + ": expected 0 or 1");
     }
     if (it->second == "1") {
       auto p = std::make_unique<ProfiledOps>(std::move(ops));
-      p->set_print_on_destroy(true);
+      profiled = p.get();
       ops = std::move(p);
     }
   }
   ASSAY_ASSIGN_OR_RETURN(auto m, LocalModel::load(ms.target, spec, std::move(ops), lo));
+  if (profiled) {
+    profiled->reset();
+    profiled->set_print_on_destroy(true);
+  }
   return std::unique_ptr<Model>(std::move(m));
 }
 

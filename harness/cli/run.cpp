@@ -148,7 +148,7 @@ Command run_command() {
       "--prices FILE (format: config/prices.json), and is null for a model the table lacks.";
   c.flags = {
       {"model", {}, true, "SPEC", "local:PATH, default, openai:MODEL, anthropic:MODEL, http://HOST:PORT/v1"},
-      {"model-args", {"model_args"}, true, "K=V,...", "n_ctx, n_batch, cache_rows, threads, add_bos, chat_template, kv_type, precision (default|f32), device"},
+      {"model-args", {"model_args"}, true, "K=V,...", "n_ctx, n_batch, cache_rows, threads, add_bos, chat_template, kv_type, precision (default|f32), device (cpu|cuda), profile_ops (0|1)"},
       {"tasks", {}, true, "A,B", "tasks or groups (assay run --list-tasks)"},
       {"num-fewshot", {"num_fewshot"}, true, "N", "few-shot examples (default: the task's)"},
       {"limit", {}, true, "N", "first N documents per task (a fraction if < 1)"},

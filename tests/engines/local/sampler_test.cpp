@@ -158,5 +158,30 @@ TEST(Sampler, OneDrawPerCallSoSeededSequencesRepeat) {
   EXPECT_EQ(first, second);
 }
 
+// The kept set is walked in id order: a draw near 0 takes the lowest kept id, near 1 the
+// highest, whatever their probabilities; ties at the cut keep the lowest ids.
+TEST(Sampler, KeptTokensAreWalkedInIdOrder) {
+  Sampler s;
+  const std::vector<float> logits = {2.0f, 3.0f, 1.0f, -5.0f};
+  EXPECT_EQ(s.sample(logits, {1.0, 2, 1.0}, 1e-12), 0);  // kept {0, 1}: 0 is the less likely
+  EXPECT_EQ(s.sample(logits, {1.0, 2, 1.0}, 1.0 - 1e-12), 1);
+  EXPECT_EQ(s.sample(logits, {1.0, 0, 0.5}, 1e-12), 1);   // top-p 0.5 keeps only the max
+  // Ties at the cut: of the three 2s, top-k 2 keeps ids 1 and 2 (with the 1 at id 0 cut).
+  const std::vector<float> ties = {1.0f, 2.0f, 2.0f, 2.0f};
+  std::mt19937_64 rng(3);
+  std::map<int32_t, int> got;
+  for (int i = 0; i < 2000; ++i) ++got[s.sample(ties, {1.0, 2, 1.0}, rng)];
+  EXPECT_EQ(got.size(), 2u);
+  EXPECT_GT(got[1], 800);
+  EXPECT_GT(got[2], 800);
+  // The rng overload is the unit overload with one draw_unit.
+  std::mt19937_64 a(9), b(9);
+  const auto row = random_logits(500, 4, 1.0f);
+  for (int i = 0; i < 50; ++i) {
+    const SamplingParams p{0.8, i % 3 == 0 ? 20 : 0, i % 2 ? 0.9 : 1.0};
+    EXPECT_EQ(s.sample(row, p, a), s.sample(row, p, Sampler::draw_unit(b))) << i;
+  }
+}
+
 }  // namespace
 }  // namespace assay

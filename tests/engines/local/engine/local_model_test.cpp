@@ -141,11 +141,6 @@ TEST(LocalModel, F32ComputeOnAQuantizedFileEqualsItsFloatTwin) {
   }
 }
 
-// Batching, order, n_batch and thread count must not change any result (bit for bit).
-// On a backend that reports its free memory (a GPU; here CpuOps told to report some), the KV
-// cache takes 85% of what is left above a 4 GiB + scratch reserve once the weights are in; an
-// explicit cache_rows wins, and below the reserve, or on a CPU reporting nothing, the fixed
-// default stays.
 TEST(LocalModel, ProfiledOpsForwardsEveryOpAndCountsIt) {
   testing::TempDir tmp;
   TinyModelSpec spec;
@@ -221,6 +216,36 @@ TEST(LocalModel, StackedProjectionsGiveTheSameLogits) {
   }
 }
 
+// The same on the real model through generation (decode steps, greedy and seeded sampling).
+TEST(LocalModel, StackedProjectionsGenerateTheSameText) {
+  auto path = default_model_path();
+  ASSERT_TRUE(path.ok()) << path.status().message();
+  CpuOpsOptions copy;
+  copy.copy_weights = true;
+  auto plain = std::move(LocalModel::load(*path, "default", std::make_unique<CpuOps>())).value();
+  auto stacked = std::move(LocalModel::load(*path, "default", std::make_unique<CpuOps>(copy))).value();
+  std::vector<GenerateRequest> g(2);
+  g[0].context = "The three primary colours are";
+  g[0].params.max_gen_toks = 16;
+  g[1] = g[0];
+  g[1].params.do_sample = true;
+  g[1].params.temperature = 0.9;
+  g[1].params.top_p = 0.9;
+  g[1].params.seed = 4;
+  auto a = plain->generate_until(g);
+  auto b = stacked->generate_until(g);
+  for (size_t i = 0; i < g.size(); ++i) {
+    ASSERT_TRUE(a[i].ok() && b[i].ok());
+    EXPECT_EQ(a[i]->text, b[i]->text) << i;
+    EXPECT_EQ(a[i]->usage.completion_tokens, 16) << i;
+  }
+}
+
+// Batching, order, n_batch and thread count must not change any result (bit for bit).
+// On a backend that reports its free memory (a GPU; here CpuOps told to report some), the KV
+// cache takes 85% of what is left above a 4 GiB + scratch reserve once the weights are in; an
+// explicit cache_rows wins, and below the reserve, or on a CPU reporting nothing, the fixed
+// default stays.
 TEST(LocalModel, CacheRowsComeFromTheFreeMemoryTheBackendReports) {
   testing::TempDir tmp;
   TinyModelSpec spec;  // n_ctx 256: default max(2 * 256, 8192) rows
