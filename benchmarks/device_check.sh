@@ -8,6 +8,8 @@
 #   bash benchmarks/device_check.sh            # tests + benchmark
 #   SKIP_TESTS=1 bash benchmarks/device_check.sh
 #   SKIP_TESTS=1 SKIP_HF=1 MMLU_SHAPE=1 bash benchmarks/device_check.sh   # the 14,042-question timing
+#   ASSAY_CUDA_FLASH_PREFILL=1 SKIP_TESTS=1 SKIP_HF=1 MMLU_SHAPE=1 bash ...  # the same, flash prefill
+#     (the variable overrides CudaOpsOptions everywhere, so not with the tests)
 #
 # What to read in the output, besides the test results: each type's "gemv" line and the shapes
 # timed below it (promote the fastest correct shape into engines/local/cuda/gemv.cuh); the decode
