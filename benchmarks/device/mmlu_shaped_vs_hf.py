@@ -16,7 +16,7 @@ Usage (GPU machine, after benchmarks/device/pack.sh):
   SHAPE=8b python3 benchmarks/device/mmlu_shaped_vs_hf.py .devpack/bin/assay
 Environment: SHAPE [8b | 1b | tiny], DEVICE [cuda | cpu], SHAPE_FILE
 [benchmarks/device/mmlu_shape.tsv], LIMIT (first N questions of every subject), HF_BATCH [16],
-SKIP_HF=1 / SKIP_ASSAY=1.
+SKIP_HF=1 / SKIP_ASSAY=1, N_BATCH [4096 on cuda] (tokens per forward pass).
 """
 import os
 import subprocess
@@ -70,7 +70,11 @@ def main():
             f.write(f"{subj}\t{h}\t{','.join(map(str, q))}\n")
 
     if os.environ.get("SKIP_ASSAY") != "1":
-        margs = "device=cuda" if device == "cuda" else ""
+        # Scoring batches of N_BATCH tokens per forward (the engine's default, 512, is the CPU's
+        # size; a GPU's GEMMs want thousands of rows).
+        margs = ",".join(a for a in ["device=cuda" if device == "cuda" else "",
+                                     f"n_batch={os.environ['N_BATCH']}" if os.environ.get("N_BATCH") else
+                                     ("n_batch=4096" if device == "cuda" else "")] if a)
         cmd = [assay, "bench", "--model", "local:" + mdir, "--pp", "0", "--tg", "0", "--reps", "1",
                "--mmlu-shape", sf] + (["--model-args", margs] if margs else [])
         t0 = time.time()
