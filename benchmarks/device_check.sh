@@ -34,6 +34,23 @@ export LD_LIBRARY_PATH="$PWD/$PACK/lib:$cuda_libs:${py_libs}${LD_LIBRARY_PATH:+:
 export ASSAY_SOURCE_DIR=$PWD
 
 echo "== $(date -u +%FT%TZ) on $(hostname)"
+# The default model, when benchmarks/device/model_parts.sh's parts have all arrived (over several
+# calls): joined where default_model_path() looks, for the GPU test DefaultModelAgreesWithCpu.
+if [[ -f .devmodel/MANIFEST ]]; then
+  dest=$HOME/.cache/assay/models/SmolLM2-135M-Instruct.Q4_1.gguf
+  if (cd .devmodel && xargs ls < MANIFEST >/dev/null 2>&1); then
+    mkdir -p "$(dirname "$dest")"
+    (cd .devmodel && xargs cat < MANIFEST) > "$dest"
+    if [[ $(sha256sum "$dest" | cut -d' ' -f1) == "$(cat .devmodel/SHA256)" ]]; then
+      echo "default model joined from $(wc -l < .devmodel/MANIFEST) parts"
+    else
+      echo "default model: parts do not match SHA256; removed"
+      rm -f "$dest"
+    fi
+  else
+    echo "default model: $(cd .devmodel && xargs ls < MANIFEST 2>&1 | grep -c 'No such') part(s) still missing"
+  fi
+fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || true
 missing=$(ldd "$PACK"/bin/* | grep "not found" | sort -u)
 if [[ -n $missing ]]; then

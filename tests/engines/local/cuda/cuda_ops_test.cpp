@@ -18,6 +18,7 @@
 #include "engines/local/cpu/cpu_ops.h"
 #include "engines/local/cpu/quants.h"
 #include "engines/local/local_model.h"
+#include "harness/model_spec.h"
 #include "tests/engines/local/cpu/cpu_test_util.h"
 #include "tests/support/test_env.h"
 #include "tests/support/tiny_model_writer.h"
@@ -682,6 +683,37 @@ TEST_F(CudaOpsTest, F32ComputeMatchesCpuF32Compute) {
     for (size_t i = 0; i < lc->size(); ++i) max_diff = std::max(max_diff, std::abs((*lc)[i] - (*lg)[i]));
     EXPECT_LE(max_diff, 1e-3f) << tname(t);
   }
+}
+
+// Issue #7 on the default model (SmolLM2-135M Q4_1; it reaches a GPU machine in parts, see
+// benchmarks/device/model_parts.sh): precision=f32 on both backends agrees to summation order;
+// the default numerics (CPU: llama.cpp's 8-bit activations; CUDA: F32 GEMV, BF16 GEMMs) are held
+// to the issue's mean KL <= 1e-3, with greedy steps differing only at near-ties.
+TEST_F(CudaOpsTest, DefaultModelAgreesWithCpu) {
+  auto path = default_model_path();
+  if (!path.ok()) GTEST_SKIP() << path.status().message();
+  const int64_t n_vocab = 49152;
+  check_model_agrees(*path, n_vocab, 0.1f);
+  LocalModelOptions o;
+  o.n_ctx = 256;
+  o.cache_rows = 1024;
+  o.kv_type = GgmlType::F32;
+  CpuOpsOptions co;
+  co.f32_compute = true;
+  CudaOpsOptions go;
+  go.f32_compute = true;
+  auto c = LocalModel::load(*path, "c", std::make_unique<CpuOps>(co), o);
+  auto g = LocalModel::load(*path, "g", make_cuda_ops(go), o);
+  ASSERT_TRUE(c.ok() && g.ok());
+  const std::vector<int32_t> tokens = (*c)->tokenizer().encode(
+      "The history of the printing press begins in the fifteenth century, when Johannes Gutenberg "
+      "combined movable metal type, oil-based inks and a screw press into a system that could "
+      "produce books at a scale the scribes of earlier centuries could not have imagined.",
+      true, false);
+  auto lc = (*c)->logits_range(tokens, 0, static_cast<int32_t>(tokens.size()) - 1);
+  auto lg = (*g)->logits_range(tokens, 0, static_cast<int32_t>(tokens.size()) - 1);
+  ASSERT_TRUE(lc.ok() && lg.ok());
+  EXPECT_LE(mean_kl(*lc, *lg, n_vocab), 1e-6) << "precision=f32, " << tokens.size() << " positions";
 }
 
 }  // namespace
