@@ -8,6 +8,7 @@
 #   bash benchmarks/device_check.sh            # tests + benchmark
 #   SKIP_TESTS=1 bash benchmarks/device_check.sh
 #   SKIP_TESTS=1 SKIP_HF=1 MMLU_SHAPE=1 bash benchmarks/device_check.sh   # the 14,042-question timing
+#   TESTS='*DefaultModel*' SKIP_BENCH=1 SKIP_HF=1 bash benchmarks/device_check.sh  # after the model parts
 #   ASSAY_CUDA_FLASH_PREFILL=1 SKIP_TESTS=1 SKIP_HF=1 MMLU_SHAPE=1 bash ...  # the same, flash prefill
 #     (the variable overrides CudaOpsOptions everywhere, so not with the tests)
 #
@@ -61,7 +62,9 @@ status=0
 if [[ -z ${SKIP_TESTS:-} ]]; then
   echo "== GPU tests"
   # One process per test, so a crash (a CUDA fault aborts) costs one test, not the rest.
-  for t in $("$PACK/bin/assay_cuda_tests" --gtest_list_tests | awk '/^[^ ]/ {s=$1} /^  / {print s $1}'); do
+  # TESTS=PATTERN (a gtest filter) runs only those, e.g. TESTS='*DefaultModel*' once the model
+  # parts have arrived.
+  for t in $("$PACK/bin/assay_cuda_tests" --gtest_list_tests --gtest_filter="${TESTS:-*}" | awk '/^[^ ]/ {s=$1} /^  / {print s $1}'); do
     if out=$(timeout 120 "$PACK/bin/assay_cuda_tests" --gtest_filter="$t" 2>&1); then
       if grep -q '\[  SKIPPED \]' <<<"$out"; then echo "SKIP $t"; else echo "PASS $t"; fi
     else
@@ -75,8 +78,10 @@ if command -v cuobjdump >/dev/null; then
     awk '/Function/ {f=$2} /REG/ {print f, $0}' | grep -E "gemv_kernel.*Li1E|gemv_q4k_kernelILi1E|attention_kernel|attention_merge|attn_softmax|flash_prefill_kernel|sample_kernel" |
     sed -E 's/_ZN5assay4cuda[0-9A-Za-z_]*?(gemv_kernel|gemv_q4k_kernel|attention_kernel|attention_merge_kernel|attn_softmax_kernel|flash_prefill_kernel|sample_kernel)/\1/' | cut -c1-160 | head -16
 fi
-echo "== benchmark"
-"$PACK/bin/assay_cuda_bench" ${BENCH_ARGS:-} || status=1
+if [[ -z ${SKIP_BENCH:-} ]]; then
+  echo "== benchmark"
+  "$PACK/bin/assay_cuda_bench" ${BENCH_ARGS:-} || status=1
+fi
 if [[ -z ${SKIP_HF:-} ]]; then
   echo "== transformers comparison (random Llama, SHAPE=${SHAPE:-1b})"
   PYTHONUNBUFFERED=1 timeout 240 python3 benchmarks/device/hf_compare.py "$PACK/bin/assay_cuda_bench" || status=1
