@@ -60,22 +60,23 @@ Result<TensorRef> stacked(Ops& ops, const ModelFiles& f, const std::vector<std::
   if (ops.host_memory_is_device()) return TensorRef{};
   std::vector<const TensorView*> ts;
   int64_t rows = 0;
+  size_t bytes = 0;
   for (const auto& [name, ne1] : parts) {
     ASSAY_ASSIGN_OR_RETURN(const TensorView* t, checked_matrix(ops, f, name, ne0, ne1));
     if (!ts.empty() && t->type != ts[0]->type) return TensorRef{};
     if (t->n_bytes != static_cast<size_t>(ggml_row_bytes(t->type, ne0)) * static_cast<size_t>(ne1)) return TensorRef{};
     ts.push_back(t);
     rows += ne1;
+    bytes += t->n_bytes;
   }
-  const TensorRef all = packed_ref(nullptr, ts[0]->type, ne0, rows);
-  auto* d = static_cast<uint8_t*>(ops.alloc(all.row_bytes * static_cast<size_t>(rows)));
+  auto* d = static_cast<uint8_t*>(ops.alloc(bytes));
   owned->push_back(d);
   size_t off = 0;
   for (const TensorView* t : ts) {
     ops.upload(d + off, t->data, t->n_bytes);
     off += t->n_bytes;
   }
-  return packed_ref(d, all.type, ne0, rows);
+  return packed_ref(d, ts[0]->type, ne0, rows);
 }
 
 // F32 vectors placed end to end on the device (the biases of a stacked matrix). A missing part is

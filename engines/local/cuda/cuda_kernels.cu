@@ -419,15 +419,15 @@ __global__ void logprobs_kernel(const float* logits, int64_t n_vocab, const int3
 }
 
 template <int HD>
-__global__ void __launch_bounds__(kFlashThreads) flash_prefill_kernel(FlashArgs a) {
+__global__ void __launch_bounds__(kFlashThreads) flash_prefill_kernel(FlashArgs f) {
   extern __shared__ __align__(128) unsigned char flash_smem[];
   // The last query tiles walk the most cache rows (causal): start them first.
-  flash_prefill_block<HD>(a, *reinterpret_cast<FlashSmem<HD>*>(flash_smem),
+  flash_prefill_block<HD>(f, *reinterpret_cast<FlashSmem<HD>*>(flash_smem),
                           static_cast<int>(gridDim.x - 1 - blockIdx.x), static_cast<int>(blockIdx.y));
 }
 
 template <int HD>
-void launch_flash_hd(const FlashArgs& a, cudaStream_t s) {
+void launch_flash_hd(const FlashArgs& f, cudaStream_t s) {
   constexpr size_t kBytes = sizeof(FlashSmem<HD>);
   // Above 48 KiB of shared memory a kernel must opt in, per device: set on every launch (cheap)
   // rather than once per process, so a CudaOps on a second device gets it too. The carveout
@@ -438,8 +438,8 @@ void launch_flash_hd(const FlashArgs& a, cudaStream_t s) {
     e = cudaFuncSetAttribute(flash_prefill_kernel<HD>, cudaFuncAttributePreferredSharedMemoryCarveout,
                              cudaSharedmemCarveoutMaxShared);
   ASSAY_CHECK_MSG(e == cudaSuccess, std::string("flash prefill: shared memory opt-in failed: ") + cudaGetErrorString(e));
-  const dim3 grid(static_cast<unsigned>((a.n + kFlashBQ - 1) / kFlashBQ), static_cast<unsigned>(a.n_head));
-  flash_prefill_kernel<HD><<<grid, kFlashThreads, kBytes, s>>>(a);
+  const dim3 grid(static_cast<unsigned>((f.n + kFlashBQ - 1) / kFlashBQ), static_cast<unsigned>(f.attn.n_head));
+  flash_prefill_kernel<HD><<<grid, kFlashThreads, kBytes, s>>>(f);
 }
 
 __global__ void __launch_bounds__(kSampleThreads) sample_kernel(const float* logits, int64_t n_vocab,
@@ -453,22 +453,23 @@ __global__ void __launch_bounds__(kSampleThreads) sample_kernel(const float* log
 
 }  // namespace
 
-bool flash_prefill_supports(int head_dim) { return head_dim == 64 || head_dim == 128; }
+namespace {
+bool flash_shape_ok(const AttnLaunch& a) {
+  const auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
+  return (a.head_dim == 64 || a.head_dim == 128) && aligned(a.k) && aligned(a.v) && a.k_row_bytes % 16 == 0 &&
+         a.v_row_bytes % 16 == 0;
+}
+}  // namespace
 
-size_t flash_prefill_smem_bytes(int head_dim) {
-  return head_dim == 64 ? sizeof(FlashSmem<64>) : head_dim == 128 ? sizeof(FlashSmem<128>) : 0;
+bool flash_prefill_usable(const AttnLaunch& a, size_t smem_optin) {
+  return flash_shape_ok(a) && (a.head_dim == 64 ? sizeof(FlashSmem<64>) : sizeof(FlashSmem<128>)) <= smem_optin;
 }
 
-void launch_flash_prefill(const FlashArgs& a, int head_dim, void* s) {
-  if (a.n == 0) return;
-  const auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
-  ASSAY_CHECK_MSG(aligned(a.k) && aligned(a.v) && a.k_row_bytes % 16 == 0 && a.v_row_bytes % 16 == 0,
-                  "flash prefill: cache rows must be 16-byte aligned");
-  switch (head_dim) {
-    case 64: launch_flash_hd<64>(a, st(s)); break;
-    case 128: launch_flash_hd<128>(a, st(s)); break;
-    default: ASSAY_CHECK_MSG(false, "flash prefill: head_dim " + std::to_string(head_dim) + " not built");
-  }
+void launch_flash_prefill(const FlashArgs& f, void* s) {
+  if (f.n == 0) return;
+  ASSAY_CHECK_MSG(flash_shape_ok(f.attn), "flash prefill: head_dim 64 or 128 and 16-byte aligned cache rows only");
+  if (f.attn.head_dim == 64) launch_flash_hd<64>(f, st(s));
+  else launch_flash_hd<128>(f, st(s));
 }
 
 void launch_rms_norm(const float* x, const float* w, float* out, int64_t n_rows, int64_t n,

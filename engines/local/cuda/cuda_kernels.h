@@ -49,31 +49,17 @@ struct AttnLaunch {
   float* part = nullptr;
 };
 void launch_attention(const AttnLaunch& a, void* stream);
-// Prefill attention as one flash-attention kernel (flash_prefill.cuh): a run of n consecutive
-// query tokens of one sequence; q, n_kv and out point at its first token.
+// Prefill attention as one flash-attention kernel (flash_prefill.cuh): tokens [t0, t0 + n) of
+// an attention call, one sequence's run, whose cache rows are attn.rows[row0 ..].
 struct FlashArgs {
-  const float* q;
-  int64_t q_stride;
-  const uint8_t* k;
-  size_t k_row_bytes;
-  bool k_f16;
-  const uint8_t* v;
-  size_t v_row_bytes;
-  bool v_f16;
-  const int32_t* seq_rows;  // the sequence's cache rows in position order
-  const int32_t* n_kv;      // [n] leading rows of seq_rows each query attends to
-  int64_t n;                // queries
-  int n_head, group;        // group = n_head / n_head_kv
-  float scale;
-  float* out;
-  int64_t out_stride;
+  AttnLaunch attn;
+  int64_t t0, n, row0;
 };
-// Head sizes the kernel is built for; cache rows and bases must be 16-byte aligned.
-bool flash_prefill_supports(int head_dim);
-// Shared memory one block of it takes (a device must allow that much per block: Hopper and A100
-// do for both sizes, Ada only for head_dim 64).
-size_t flash_prefill_smem_bytes(int head_dim);
-void launch_flash_prefill(const FlashArgs& a, int head_dim, void* stream);
+// Whether the kernel can take this call's runs on a device allowing smem_optin bytes of shared
+// memory per block: head_dim 64 or 128 (72 / 112 KiB: Hopper and A100 allow both, Ada only the
+// first) and 16-byte aligned cache rows.
+bool flash_prefill_usable(const AttnLaunch& attn, size_t smem_optin);
+void launch_flash_prefill(const FlashArgs& f, void* stream);
 // Prefill attention through GEMMs (cuda_ops.cpp): the pieces around them.
 // Head-major F16 copies, one [n, head_dim] matrix per query head (KV heads repeated for GQA):
 // out[h][j][d] = cache row rows[j], element (h / group) * head_dim + d, for j < n.

@@ -238,34 +238,14 @@ class CudaOps final : public Ops {
       cuda::launch_attention(w, stream_);
       after_launch("attention");
     }
-    const auto aligned = [](const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15) == 0; };
-    const bool flash = opt_.flash_prefill && cuda::flash_prefill_supports(p.head_dim) &&
-                       cuda::flash_prefill_smem_bytes(p.head_dim) <= smem_optin_ && aligned(a.k) &&
-                       aligned(a.v) && a.k_row_bytes % 16 == 0 && a.v_row_bytes % 16 == 0;
+    const bool flash = opt_.flash_prefill && cuda::flash_prefill_usable(a, smem_optin_);
     for (const auto& [t0, n] : runs) {
-      if (!flash) {
+      if (flash) {
+        cuda::launch_flash_prefill(cuda::FlashArgs{a, t0, n, layout.seq_offsets[layout.token_seq[t0]]}, stream_);
+        after_launch("flash prefill attention");
+      } else {
         attention_gemm(a, layout, t0, n);
-        continue;
       }
-      cuda::FlashArgs f{};
-      f.q = a.q + t0 * a.q_stride;
-      f.q_stride = a.q_stride;
-      f.k = static_cast<const uint8_t*>(a.k);
-      f.k_row_bytes = a.k_row_bytes;
-      f.k_f16 = a.k_f16;
-      f.v = static_cast<const uint8_t*>(a.v);
-      f.v_row_bytes = a.v_row_bytes;
-      f.v_f16 = a.v_f16;
-      f.seq_rows = a.rows + layout.seq_offsets[layout.token_seq[t0]];
-      f.n_kv = a.token_n_kv + t0;
-      f.n = n;
-      f.n_head = p.n_head;
-      f.group = p.n_head / p.n_head_kv;
-      f.scale = a.scale;
-      f.out = a.out + t0 * a.out_stride;
-      f.out_stride = a.out_stride;
-      cuda::launch_flash_prefill(f, p.head_dim, stream_);
-      after_launch("flash prefill attention");
     }
   }
 

@@ -148,26 +148,34 @@ __host__ __device__ __forceinline__ void flash_mma_pv(FlashSmem<HD>& sm, int w) 
 
 // The whole block: queries [64 * qtile, +64) of the run, query head `head`.
 template <int HD>
-__host__ __device__ void flash_prefill_block(const FlashArgs& a, FlashSmem<HD>& sm, int qtile, int head) {
+__host__ __device__ void flash_prefill_block(const FlashArgs& f, FlashSmem<HD>& sm, int qtile, int head) {
   using S = FlashSmem<HD>;
   constexpr float kNegInf = -INFINITY;
   constexpr int kHalfCols = kFlashBK / 2;
+  const AttnLaunch& a = f.attn;
+  // The run's queries, key counts, cache rows and outputs.
+  const float* q = a.q + f.t0 * a.q_stride;
+  const int32_t* n_kv = a.token_n_kv + f.t0;
+  const int32_t* seq_rows = a.rows + f.row0;
+  float* out = a.out + f.t0 * a.out_stride;
+  const auto* k_cache = static_cast<const uint8_t*>(a.k);
+  const auto* v_cache = static_cast<const uint8_t*>(a.v);
   const int64_t q0 = static_cast<int64_t>(qtile) * kFlashBQ;
-  const int nq = static_cast<int>(a.n - q0 < kFlashBQ ? a.n - q0 : kFlashBQ);
-  const int kvh = head / a.group;
+  const int nq = static_cast<int>(f.n - q0 < kFlashBQ ? f.n - q0 : kFlashBQ);
+  const int kvh = head / (a.n_head / a.n_head_kv);
 
   block_phase<kFlashThreads>([&](int t) {
     for (int i = t; i < kFlashBQ * (HD / 8); i += kFlashThreads) {
       const int r = i / (HD / 8), c = (i % (HD / 8)) * 8;
       __half* dst = sm.qs + r * S::kLdH + c;
-      const float* src = a.q + (q0 + r) * a.q_stride + static_cast<int64_t>(head) * HD + c;
+      const float* src = q + (q0 + r) * a.q_stride + static_cast<int64_t>(head) * HD + c;
       for (int j = 0; j < 8; ++j) dst[j] = __float2half_rn(r < nq ? src[j] : 0.0f);
     }
     for (int i = t; i < kFlashBQ * HD; i += kFlashThreads) sm.o[(i / HD) * S::kLdO + i % HD] = 0.0f;
     if (t < kFlashBQ) {
       sm.m[t] = kNegInf;
       sm.l[t] = 0.0f;
-      sm.n_kv[t] = t < nq ? a.n_kv[q0 + t] : 0;
+      sm.n_kv[t] = t < nq ? n_kv[q0 + t] : 0;
     }
   });
   int kv_end = 0;
@@ -181,9 +189,9 @@ __host__ __device__ void flash_prefill_block(const FlashArgs& a, FlashSmem<HD>& 
         __half* kd = sm.ks + r * S::kLdH + c;
         __half* vd = sm.vs + r * S::kLdH + c;
         if (r < nk) {
-          const int64_t row = a.seq_rows[kv0 + r];
-          flash_load8(kd, a.k + row * a.k_row_bytes, a.k_f16, kvh * HD + c);
-          flash_load8(vd, a.v + row * a.v_row_bytes, a.v_f16, kvh * HD + c);
+          const int64_t row = seq_rows[kv0 + r];
+          flash_load8(kd, k_cache + row * a.k_row_bytes, a.k_f16, kvh * HD + c);
+          flash_load8(vd, v_cache + row * a.v_row_bytes, a.v_f16, kvh * HD + c);
         } else {
           // Zeros, not stale rows: P is 0 there, but 0 * NaN would not be.
           for (int j = 0; j < 8; ++j) kd[j] = vd[j] = __float2half_rn(0.0f);
@@ -235,7 +243,7 @@ __host__ __device__ void flash_prefill_block(const FlashArgs& a, FlashSmem<HD>& 
   block_phase<kFlashThreads>([&](int t) {
     for (int i = t; i < nq * HD; i += kFlashThreads) {
       const int r = i / HD, d = i % HD;
-      a.out[(q0 + r) * a.out_stride + static_cast<int64_t>(head) * HD + d] = sm.o[r * S::kLdO + d] / sm.l[r];
+      out[(q0 + r) * a.out_stride + static_cast<int64_t>(head) * HD + d] = sm.o[r * S::kLdO + d] / sm.l[r];
     }
   });
 }

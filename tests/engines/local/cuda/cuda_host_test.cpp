@@ -187,11 +187,11 @@ TEST(CudaDecodersOnHost, Q4KWideStepsGiveTheDotProductForEveryToken) {
 // starts as NaN and is reused by the next block without clearing, as on the device: a read of
 // anything a phase did not write first shows up as NaN in the output.
 template <int HD>
-void flash_on_host(const cuda::FlashArgs& a) {
+void flash_on_host(const cuda::FlashArgs& f) {
   auto sm = std::make_unique<cuda::FlashSmem<HD>>();
   std::memset(static_cast<void*>(sm.get()), 0xFF, sizeof(*sm));
-  for (int64_t qt = 0; qt * cuda::kFlashBQ < a.n; ++qt)
-    for (int h = 0; h < a.n_head; ++h) cuda::flash_prefill_block<HD>(a, *sm, static_cast<int>(qt), h);
+  for (int64_t qt = 0; qt * cuda::kFlashBQ < f.n; ++qt)
+    for (int h = 0; h < f.attn.n_head; ++h) cuda::flash_prefill_block<HD>(f, *sm, static_cast<int>(qt), h);
 }
 
 struct FlashCase {
@@ -238,8 +238,17 @@ void check_flash_case(const FlashCase& c, uint32_t seed) {
   CpuOps cpu;
   cpu.attention(q.data(), kt, vt, AttentionLayout{rows, offsets, token_seq, n_kv}, p, want.data(), qs, os);
 
-  cuda::FlashArgs a{};
-  a.q = q.data();
+  // The run as it sits in a whole attention call: after other tokens (NaN queries, which must
+  // not be read) and after another sequence's cache rows (rows outside this sequence).
+  constexpr int64_t kLeadTokens = 3, kLeadRows = 5;
+  std::vector<float> call_q(static_cast<size_t>(kLeadTokens * qs), NAN);
+  call_q.insert(call_q.end(), q.begin(), q.end());
+  std::vector<int32_t> call_n_kv(kLeadTokens, 1), call_rows(perm.end() - kLeadRows, perm.end());
+  call_n_kv.insert(call_n_kv.end(), n_kv.begin(), n_kv.end());
+  call_rows.insert(call_rows.end(), rows.begin(), rows.end());
+  std::vector<float> call_out(static_cast<size_t>((kLeadTokens + c.n) * os), NAN);
+  cuda::AttnLaunch a{};
+  a.q = call_q.data();
   a.q_stride = qs;
   a.k = kc.data();
   a.k_row_bytes = rb;
@@ -247,16 +256,19 @@ void check_flash_case(const FlashCase& c, uint32_t seed) {
   a.v = vc.data();
   a.v_row_bytes = rb;
   a.v_f16 = a.k_f16;
-  a.seq_rows = rows.data();
-  a.n_kv = n_kv.data();
-  a.n = c.n;
+  a.rows = call_rows.data();
+  a.token_n_kv = call_n_kv.data();
   a.n_head = c.n_head;
-  a.group = c.n_head / c.n_head_kv;
+  a.n_head_kv = c.n_head_kv;
+  a.head_dim = hd;
   a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  a.out = got.data();
+  a.out = call_out.data();
   a.out_stride = os;
-  if (hd == 64) flash_on_host<64>(a);
-  else flash_on_host<128>(a);
+  const cuda::FlashArgs f{a, kLeadTokens, c.n, kLeadRows};
+  if (hd == 64) flash_on_host<64>(f);
+  else flash_on_host<128>(f);
+  for (int64_t i = 0; i < kLeadTokens * os; ++i) ASSERT_TRUE(std::isnan(call_out[i])) << "wrote before the run";
+  std::copy(call_out.begin() + kLeadTokens * os, call_out.end(), got.begin());
 
   const std::string what = "heads " + std::to_string(c.n_head) + "/" + std::to_string(c.n_head_kv) + " d" +
                            std::to_string(hd) + " " + tname(c.kv) + " prefix " + std::to_string(c.prefix) +
