@@ -16,7 +16,9 @@
 # timed below it (promote the fastest correct shape into engines/local/cuda/gemv.cuh); the decode
 # steps stacked and unstacked, and the per-op table of a decode step (where the bandwidth goes);
 # "prefill attention, flash kernel" beside the GEMM path (turn CudaOpsOptions::flash_prefill on
-# by default if its diff is small and it is faster); the sampling line (device vs host Sampler);
+# by default if its diff is small and it is faster); the "CUDA graphs" decode lines (same token,
+# max |diff| 0, and their speed-up over plain launches: turn CudaOpsOptions::graphs on by default
+# if GraphDecodeStepsEqualPlainSteps passed and they are faster); the sampling line (device vs host Sampler);
 # and hf_compare's "cuda precision=f32" line (the arithmetic without BF16 activation rounding).
 set -uo pipefail
 cd "$(dirname "$0")/.."

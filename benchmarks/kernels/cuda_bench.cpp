@@ -30,6 +30,7 @@
 #include "engines/local/cpu/quants.h"
 #include "engines/local/cpu/cpu_ops.h"
 #include "engines/local/cuda/cuda_ops.h"
+#include "engines/local/llama_forward.h"
 #include "engines/local/local_model.h"
 #include "engines/local/profiled_ops.h"
 
@@ -140,6 +141,7 @@ struct BenchModel {
     TensorRef wq, wk, wv, wo, gate, up, down, wqkv, gate_up;
   };
   bool stacked = true;  // one matmul for Q|K|V and one for gate|up, as the engine on a device
+  bool graphs = false;  // offer steps of <= 4 tokens to ops->begin_graph (CUDA graphs)
   static TensorRef rows_of(const TensorRef& t, int64_t r0, int64_t n) {
     return TensorRef{static_cast<const uint8_t*>(t.data) + r0 * t.row_bytes, t.type, t.ne0, n, t.row_bytes};
   }
@@ -240,6 +242,20 @@ struct BenchModel {
     for (size_t i = 0; i < all_rows.size(); ++i) all_rows[i] = static_cast<int32_t>(i);
     const std::vector<int32_t> offsets = {0, p0 + static_cast<int32_t>(n)};
     AttentionLayout layout{all_rows, offsets, seq, n_kv};
+    // As LlamaForward::forward: offered as one recorded graph, run as ops if the recording fails.
+    const bool rec = graphs && ops->begin_graph(n, LlamaForward::stage_bound(n, layout));
+    layers_forward(ids, pos, layout);
+    if (rec && !ops->end_graph()) layers_forward(ids, pos, layout);
+    const int64_t e = s.n_embd;
+    ops->rms_norm(x + (n - 1) * e, output_norm, xn, 1, e, 1e-5f);
+    ops->matmul(xn, 1, output, nullptr, logits);
+    int32_t am = 0;
+    ops->token_logprobs(logits, 1, s.n_vocab, {}, nullptr, &am, nullptr);
+    return am;
+  }
+
+  void layers_forward(const std::vector<int32_t>& ids, const std::vector<int32_t>& pos, const AttentionLayout& layout) {
+    const int64_t n = static_cast<int64_t>(ids.size());
     const int64_t e = s.n_embd;
     ops->embed(tok_embd, ids, x);
     for (size_t li = 0; li < layers.size(); ++li) {
@@ -275,11 +291,6 @@ struct BenchModel {
       ops->matmul(g, n, L.down, nullptr, tmp);
       ops->add(x, tmp, x, n * e);
     }
-    ops->rms_norm(x + (n - 1) * e, output_norm, xn, 1, e, 1e-5f);
-    ops->matmul(xn, 1, output, nullptr, logits);
-    int32_t am = 0;
-    ops->token_logprobs(logits, 1, s.n_vocab, {}, nullptr, &am, nullptr);
-    return am;
   }
 };
 
@@ -392,7 +403,7 @@ int main(int argc, char** argv) {
   auto ops = make_cuda_ops();
   for (GgmlType t : types) {
     const double t0 = now_s();
-    BenchModel m(ops.get(), shape, t, std::max<int64_t>(prefill, decode_ctx), prefill + decode_ctx + decode_steps + 32);
+    BenchModel m(ops.get(), shape, t, std::max<int64_t>(prefill, decode_ctx), prefill + decode_ctx + 3 * decode_steps + 64);
     std::printf("[%s] built %.2f GB of weights in %.1f s\n", std::string(ggml_type_name(t)).c_str(),
                 m.weight_bytes / 1e9, now_s() - t0);
     std::mt19937 rng(1);
@@ -444,11 +455,41 @@ int main(int argc, char** argv) {
                   ("  unstacked Q|K|V, gate|up (ctx " + std::to_string(decode_ctx) + ")").c_str(), 1.0 / ut, ut * 1e3,
                   dt * 1e3);
     }
+    int64_t next_pos = decode_ctx + 1 + decode_steps + 16;
+    {  // The same steps recorded as one CUDA graph each (CudaOpsOptions::graphs); first one step
+       // both ways at the same position, whose logits must be the same bit for bit.
+      CudaOpsOptions go;
+      go.graphs = true;
+      auto gops = make_cuda_ops(go);
+      std::vector<float> plain_logits(static_cast<size_t>(shape.n_vocab)), graph_logits(plain_logits.size());
+      const int32_t t_plain = m.forward({tok}, static_cast<int32_t>(next_pos));
+      ops->download(plain_logits.data(), m.logits, plain_logits.size() * 4);
+      m.ops = gops.get();
+      m.graphs = true;
+      const int32_t t_graph = m.forward({tok}, static_cast<int32_t>(next_pos));
+      gops->download(graph_logits.data(), m.logits, graph_logits.size() * 4);
+      float max_diff = 0;
+      for (size_t i = 0; i < plain_logits.size(); ++i) max_diff = std::max(max_diff, std::abs(plain_logits[i] - graph_logits[i]));
+      tok = t_graph;
+      ++next_pos;
+      for (int i = 0; i < 2; ++i) tok = m.forward({tok}, static_cast<int32_t>(next_pos++));  // instantiate, warm
+      const double c0 = now_s();
+      for (int64_t i = 0; i < decode_steps; ++i) tok = m.forward({tok}, static_cast<int32_t>(next_pos++));
+      const double ct = (now_s() - c0) / decode_steps;
+      const CudaGraphStats st = cuda_graph_stats(*gops);
+      m.ops = ops.get();
+      m.graphs = false;
+      std::printf("%-44s %10.1f tok/s  %6.2f ms/tok  %5.1f%% of copy bandwidth, %.2fx plain; same token %s, "
+                  "max |diff| %.1e; %lld graphs launched, %lld instantiated, %lld dropped\n",
+                  ("  CUDA graphs (ctx " + std::to_string(decode_ctx) + ")").c_str(), 1.0 / ct, ct * 1e3,
+                  100.0 * wbytes / ct / 1e9 / bw, dt / ct, t_plain == t_graph ? "yes" : "NO", max_diff,
+                  static_cast<long long>(st.launched), static_cast<long long>(st.instantiated),
+                  static_cast<long long>(st.dropped));
+    }
     {  // Where a decode step goes: 4 more steps with every op timed alone (ProfiledOps).
       ProfiledOps prof(ops.get());
       m.ops = &prof;
-      for (int64_t i = 0; i < 4; ++i)
-        tok = m.forward({tok}, static_cast<int32_t>(decode_ctx + 1 + decode_steps + 16 + i));
+      for (int64_t i = 0; i < 4; ++i) tok = m.forward({tok}, static_cast<int32_t>(next_pos++));
       m.ops = ops.get();
       std::printf("  decode step by op, 4 steps (the sum exceeds the step: each op waits for its own end)\n%s",
                   prof.table().c_str());
@@ -508,6 +549,22 @@ int main(int argc, char** argv) {
       std::printf("%-44s %10.1f tok/s  %6.2f ms/tok  %5.1f%% of copy bandwidth (weights only)\n",
                   ("decode batch 1, ctx " + std::to_string(prefill) + ", " + std::string(ggml_type_name(t))).c_str(),
                   1.0 / lt, lt * 1e3, 100.0 * wbytes / lt / 1e9 / bw);
+      {  // and recorded as CUDA graphs
+        CudaOpsOptions go;
+        go.graphs = true;
+        auto gops = make_cuda_ops(go);
+        m.ops = gops.get();
+        m.graphs = true;
+        for (int i = 0; i < 2; ++i) tk = m.forward({tk}, static_cast<int32_t>(prefill + decode_steps + i));
+        const double c0 = now_s();
+        for (int64_t i = 0; i < decode_steps; ++i) tk = m.forward({tk}, static_cast<int32_t>(prefill + decode_steps + 2 + i));
+        const double ct = (now_s() - c0) / decode_steps;
+        m.ops = ops.get();
+        m.graphs = false;
+        std::printf("%-44s %10.1f tok/s  %6.2f ms/tok  %5.1f%% of copy bandwidth, %.2fx plain\n",
+                    ("  CUDA graphs (ctx " + std::to_string(prefill) + ")").c_str(), 1.0 / ct, ct * 1e3,
+                    100.0 * wbytes / ct / 1e9 / bw, lt / ct);
+      }
       std::fflush(stdout);
     }
   }

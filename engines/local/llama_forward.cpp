@@ -120,9 +120,13 @@ Result<const float*> vec(Ops& ops, const ModelFiles& f, const std::string& name,
 // ASSAY_DEBUG_TENSORS=1: prints each intermediate tensor's sum and its rows' first and last three
 // values to stderr, named and laid out as llama.cpp's llama-eval-callback prints them, so a
 // divergence from llama.cpp (or between backends) can be traced to the op where it starts.
-void dbg(Ops& ops, const char* name, int li, const float* x, int64_t n, int64_t w, int64_t stride = 0) {
+bool debug_tensors_on() {
   static const bool on = std::getenv("ASSAY_DEBUG_TENSORS") != nullptr;
-  if (!on) return;
+  return on;
+}
+
+void dbg(Ops& ops, const char* name, int li, const float* x, int64_t n, int64_t w, int64_t stride = 0) {
+  if (!debug_tensors_on()) return;
   if (stride == 0) stride = w;
   std::vector<float> h(static_cast<size_t>((n - 1) * stride + w));
   ops.download(h.data(), x, h.size() * 4);
@@ -273,12 +277,29 @@ LlamaForward::~LlamaForward() {
   for (void* p : owned_) ops_.free(p);
 }
 
+size_t LlamaForward::stage_bound(int64_t n_tokens, const AttentionLayout& layout) {
+  // ids, positions, rows; the attention's one block: rows, offsets, token_seq, token_n_kv and a
+  // token list; each rounded up to the backend's 256-byte staging alignment.
+  const size_t ints = static_cast<size_t>(6 * n_tokens) + layout.rows.size() + layout.seq_offsets.size();
+  return sizeof(int32_t) * ints + 8 * 256;
+}
+
 void LlamaForward::forward(std::span<const int32_t> ids, std::span<const int32_t> positions,
                            std::span<const int32_t> rows, const AttentionLayout& layout,
                            float* hidden_out) {
   const int64_t n = static_cast<int64_t>(ids.size());
   ASSAY_CHECK(n > 0 && n <= max_tokens_);
   ASSAY_CHECK(positions.size() == ids.size() && rows.size() == ids.size());
+  // A decode step is hundreds of small launches: a backend may record them as one graph. The
+  // tensor dump reads results between ops, which a recording cannot.
+  const bool graph = !debug_tensors_on() && ops_.begin_graph(n, stage_bound(n, layout));
+  run(ids, positions, rows, layout, hidden_out);
+  if (graph && !ops_.end_graph()) run(ids, positions, rows, layout, hidden_out);
+}
+
+void LlamaForward::run(std::span<const int32_t> ids, std::span<const int32_t> positions,
+                       std::span<const int32_t> rows, const AttentionLayout& layout, float* hidden_out) {
+  const int64_t n = static_cast<int64_t>(ids.size());
   const int64_t n_embd = hp_.n_embd;
   ops_.embed(w_.tok_embd, ids, x_);
   for (const LlamaLayerWeights& lw : w_.layers) {

@@ -71,14 +71,21 @@ class LlamaForward {
   int32_t cache_rows() const { return cache_rows_; }
 
   // ids/positions/rows: [n] host. hidden_out: [n, n_embd] f32 device (row stride n_embd).
+  // Offered to the backend as one recorded graph (Ops::begin_graph); run again as plain ops
+  // when the recording fails.
   void forward(std::span<const int32_t> ids, std::span<const int32_t> positions,
                std::span<const int32_t> rows, const AttentionLayout& layout, float* hidden_out);
+  // Bytes of host lists one forward() of n_tokens over `layout` stages, each list once
+  // (Ops::begin_graph's stage_bytes).
+  static size_t stage_bound(int64_t n_tokens, const AttentionLayout& layout);
   // logits_out[i, :] = output · hidden[i, :]. hidden: [n, n_embd] f32 device; logits_out
   // [n, n_vocab] f32 device. n <= max_tokens.
   void logits(const float* hidden, int64_t n, float* logits_out);
 
  private:
   LlamaForward(Ops& ops) : ops_(ops) {}
+  void run(std::span<const int32_t> ids, std::span<const int32_t> positions, std::span<const int32_t> rows,
+           const AttentionLayout& layout, float* hidden_out);
   Ops& ops_;
   LlamaHparams hp_;
   LlamaWeights w_;

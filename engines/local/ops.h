@@ -201,6 +201,20 @@ class Ops {
   // device (the same kept set and id-order walk; the same token up to the rounding of sums).
   virtual void sample_tokens(const float* logits, int64_t n_rows, int64_t n_vocab,
                              std::span<const SampleRow> rows, int32_t* out);
+
+  // ---- recorded steps (CUDA graphs) ----
+  // A backend that returns true from begin_graph() records the ops that follow instead of
+  // running them, until end_graph(), which runs the whole recording as one launch and returns
+  // true, or returns false when the recording failed: then nothing ran, and the caller must issue
+  // the same ops again (they run as usual). n_tokens is the batch of the ops to come and
+  // stage_bytes bounds the host lists (ids, positions, rows, layouts) they hand over, each list
+  // counted once. No op in between may read results on the host (download, token_logprobs).
+  // The default records nothing.
+  virtual bool begin_graph(int64_t n_tokens, size_t stage_bytes) {
+    (void)n_tokens, (void)stage_bytes;
+    return false;
+  }
+  virtual bool end_graph() { return true; }
 };
 
 }  // namespace assay

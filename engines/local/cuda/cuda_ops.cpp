@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -35,6 +36,7 @@ class CudaOps final : public Ops {
   explicit CudaOps(const CudaOpsOptions& o) : opt_(o) {
     if (const char* e = std::getenv("ASSAY_CUDA_FLASH_PREFILL"); e && (*e == '0' || *e == '1'))
       opt_.flash_prefill = *e == '1';
+    if (const char* e = std::getenv("ASSAY_CUDA_GRAPHS"); e && (*e == '0' || *e == '1')) opt_.graphs = *e == '1';
     int n = 0;
     CU(cudaGetDeviceCount(&n));
     ASSAY_CHECK_MSG(o.device >= 0 && o.device < n, "CudaOps: no such CUDA device");
@@ -58,6 +60,8 @@ class CudaOps final : public Ops {
 
   ~CudaOps() override {
     cudaStreamSynchronize(stream_);
+    for (cudaGraphExec_t& g : graph_exec_)
+      if (g) cudaGraphExecDestroy(g);
     cublasDestroy(blas_);
     cudaFree(stage_dev_);
     cudaFreeHost(stage_host_);
@@ -314,6 +318,85 @@ class CudaOps final : public Ops {
     }
   }
 
+  // Decode steps of up to kGemvMax tokens are recorded by stream capture and launched as one
+  // graph. The recording is redone every step (the host still walks every op, but only to record
+  // it) and applied to the step's executable graph by cudaGraphExecUpdate, which keeps it when
+  // only kernel arguments changed (new KV lengths, new staged lists) and re-instantiates when
+  // the shape changed (a split-KV merge appearing). Larger batches run ops as usual: their
+  // GEMMs are long enough that launches do not matter.
+  bool begin_graph(int64_t n_tokens, size_t stage_bytes) override {
+    if (!opt_.graphs || graphs_off_ || n_tokens < 1 || n_tokens > kGemvMax || n_tokens > opt_.gemv_max_tokens)
+      return false;
+    // Room for the step's lists in the ring, made now: a recording cannot wait for the ring.
+    const size_t need = stage_bytes + 256;
+    if (need > stage_cap_) {
+      grow_staging(std::max(need, 2 * stage_cap_));
+      forget_staged();
+    } else if (stage_pos_ + need > stage_cap_) {
+      CU(cudaEventSynchronize(staged_));
+      stage_pos_ = 0;
+      forget_staged();
+    }
+    capture_retry_ = false;
+    capture_error_.clear();
+    if (const cudaError_t e = cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal); e != cudaSuccess) {
+      (void)cudaGetLastError();
+      disable_graphs(std::string("cudaStreamBeginCapture: ") + cudaGetErrorString(e));
+      return false;
+    }
+    capturing_ = true;
+    graph_tokens_ = static_cast<int>(n_tokens);
+    return true;
+  }
+
+  bool end_graph() override {
+    ASSAY_CHECK(capturing_);
+    capturing_ = false;
+    cudaGraph_t g = nullptr;
+    const cudaError_t e = cudaStreamEndCapture(stream_, &g);
+    if (e != cudaSuccess && capture_error_.empty()) capture_error_ = std::string("cudaStreamEndCapture: ") + cudaGetErrorString(e);
+    if (e != cudaSuccess || !capture_error_.empty() || capture_retry_) {
+      if (g) cudaGraphDestroy(g);
+      (void)cudaGetLastError();
+      // Lists staged while recording were never copied: their ring slots hold nothing.
+      forget_staged();
+      if (!capture_error_.empty()) disable_graphs(capture_error_);
+      ++graph_stats_.dropped;
+      return false;
+    }
+    cudaGraphExec_t& exec = graph_exec_[static_cast<size_t>(graph_tokens_)];
+    bool kept = false;
+    if (exec) {
+      cudaGraphExecUpdateResultInfo info{};
+      kept = cudaGraphExecUpdate(exec, g, &info) == cudaSuccess;
+      if (!kept) {
+        (void)cudaGetLastError();
+        CU(cudaStreamSynchronize(stream_));  // its last launch may still be running
+        CU(cudaGraphExecDestroy(exec));
+        exec = nullptr;
+      }
+    }
+    if (!kept) {
+      if (const cudaError_t ie = cudaGraphInstantiate(&exec, g, 0); ie != cudaSuccess) {
+        (void)cudaGetLastError();
+        exec = nullptr;
+        cudaGraphDestroy(g);
+        forget_staged();
+        disable_graphs(std::string("cudaGraphInstantiate: ") + cudaGetErrorString(ie));
+        ++graph_stats_.dropped;
+        return false;
+      }
+      ++graph_stats_.instantiated;
+    }
+    CU(cudaGraphDestroy(g));
+    CU(cudaGraphLaunch(exec, stream_));
+    CU(cudaEventRecord(staged_, stream_));  // the ring slots the graph copies from are in use
+    ++graph_stats_.launched;
+    return true;
+  }
+
+  CudaGraphStats graph_stats() const { return graph_stats_; }
+
  private:
   static constexpr int kGemvMax = 4;
   static constexpr int64_t kLpRows = 4096;
@@ -331,8 +414,12 @@ class CudaOps final : public Ops {
   // Kernel launch errors surface at the launch; execution errors at the next synchronizing call.
   void after_launch(const char* op) {
     const cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess)
-      check_failed(__FILE__, __LINE__, op, std::string("CUDA launch failed: ") + cudaGetErrorString(e));
+    if (e == cudaSuccess) return;
+    if (capturing_) {  // the step runs again without a graph, where a real error surfaces
+      capture_error_ = capture_error_.empty() ? std::string(op) + ": " + cudaGetErrorString(e) : capture_error_;
+      return;
+    }
+    check_failed(__FILE__, __LINE__, op, std::string("CUDA launch failed: ") + cudaGetErrorString(e));
   }
 
   void grow_staging(size_t bytes) {
@@ -359,6 +446,7 @@ class CudaOps final : public Ops {
       if (r.dev && r.host.size() == v.size() && std::memcmp(r.host.data(), v.data(), v.size_bytes()) == 0)
         return r.dev;
     const size_t bytes = (v.size_bytes() + 255) & ~size_t{255};
+    if (capturing_) return stage_captured(v, bytes);
     if (bytes > stage_cap_) {
       grow_staging(std::max(bytes, 2 * stage_cap_));
       for (Recent& r : recent_) r.dev = nullptr;
@@ -381,6 +469,30 @@ class CudaOps final : public Ops {
     }
     return reinterpret_cast<const int32_t*>(d);
   }
+  // While recording, a list becomes a copy node of the graph from its ring slot, and no wait is
+  // allowed: begin_graph() made room for the step's lists, and a list beyond it fails the
+  // recording (the step then runs without a graph).
+  const int32_t* stage_captured(std::span<const int32_t> v, size_t bytes) {
+    if (stage_pos_ + bytes > stage_cap_) {
+      capture_retry_ = true;
+      return static_cast<const int32_t*>(stage_dev_);  // never read: the recording is dropped
+    }
+    auto* h = static_cast<uint8_t*>(stage_host_) + stage_pos_;
+    auto* d = static_cast<uint8_t*>(stage_dev_) + stage_pos_;
+    std::memcpy(h, v.data(), v.size_bytes());
+    if (const cudaError_t e = cudaMemcpyAsync(d, h, v.size_bytes(), cudaMemcpyHostToDevice, stream_); e != cudaSuccess)
+      capture_error_ = std::string("staging copy: ") + cudaGetErrorString(e);
+    stage_pos_ += bytes;
+    // Every list is kept while recording, however long: a step's layout goes to every layer.
+    Recent& r = recent_[recent_next_++ % recent_.size()];
+    r.host.assign(v.begin(), v.end());
+    r.dev = reinterpret_cast<const int32_t*>(d);
+    return r.dev;
+  }
+  void forget_staged() {
+    for (Recent& r : recent_) r.dev = nullptr;
+  }
+
   struct Recent {
     std::vector<int32_t> host;
     const int32_t* dev = nullptr;
@@ -391,6 +503,12 @@ class CudaOps final : public Ops {
 
   // A device buffer that only grows; contents are scratch.
   void* scratch(void** buf, size_t* cap, size_t bytes) {
+    if (bytes > *cap && capturing_) {
+      // Growing would free memory the stream may still use, which a recording cannot wait for:
+      // the step runs without a graph, grows the buffer, and the next step records.
+      capture_retry_ = true;
+      return *buf ? *buf : stage_dev_;  // never read: the recording is dropped
+    }
     if (bytes > *cap) {
       if (*buf) {
         CU(cudaStreamSynchronize(stream_));
@@ -536,6 +654,18 @@ class CudaOps final : public Ops {
   float* lp_dev_ = nullptr;
   float* lp_host_ = nullptr;
   std::vector<int32_t> meta_tmp_;
+  // Recording state: capture_retry_ when the step needed a buffer to grow (fine next step),
+  // capture_error_ when CUDA refused the recording (graphs are then off for this object).
+  bool capturing_ = false, capture_retry_ = false, graphs_off_ = false;
+  std::string capture_error_;
+  int graph_tokens_ = 0;
+  std::array<cudaGraphExec_t, kGemvMax + 1> graph_exec_{};  // by tokens per step
+  CudaGraphStats graph_stats_;
+
+  void disable_graphs(const std::string& why) {
+    graphs_off_ = true;
+    std::fprintf(stderr, "assay: CUDA graphs off for this model: %s\n", why.c_str());
+  }
 };
 
 }  // namespace
@@ -554,6 +684,11 @@ std::string cuda_device_description() {
   if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) return "CUDA device 0: properties unavailable";
   return std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ", " +
          std::to_string(p.totalGlobalMem >> 30) + " GiB)";
+}
+
+CudaGraphStats cuda_graph_stats(const Ops& ops) {
+  const auto* c = dynamic_cast<const CudaOps*>(&ops);
+  return c ? c->graph_stats() : CudaGraphStats{};
 }
 
 std::unique_ptr<Ops> make_cuda_ops(const CudaOpsOptions& options) {

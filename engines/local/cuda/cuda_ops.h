@@ -19,6 +19,9 @@
 // split over several blocks by KV rows and a second kernel merges their partial softmaxes
 // (flash-decoding). With flash_prefill, the runs go through one tiled flash-attention kernel
 // over the paged cache instead. With an F16 cache, q is rounded to F16 as CpuOps does.
+// Graphs (options.graphs): forward passes of up to 4 tokens are recorded by stream capture
+// (Ops::begin_graph/end_graph) and launched as one CUDA graph, updated in place from step to step;
+// a recording that would need a buffer to grow is dropped and the step re-issued as plain ops.
 // Unlike CpuOps, a row's result is not bit-identical across batch compositions: the GEMV/GEMM
 // and attention paths round differently, within BF16/F16 tolerance.
 //
@@ -52,7 +55,19 @@ struct CudaOpsOptions {
   // for an FP32 GEMM (no TF32) instead of BF16, and prefill attention runs in the F32 kernel
   // instead of F16 GEMMs. Use with an F32 KV cache.
   bool f32_compute = false;
+  // Forward passes of up to 4 tokens (batch-1..4 decode) recorded as one CUDA graph each step
+  // (Ops::begin_graph) instead of ~15 launches per layer. Off until an H100/H200 check has
+  // passed it (the recording only happens on a GPU); ASSAY_CUDA_GRAPHS=1/0 overrides.
+  bool graphs = false;
 };
+
+// How the graph steps went: launched (as one graph), instantiated (a new executable graph: the
+// first step, or one whose shape changed), dropped (recording abandoned, the step ran as ops).
+struct CudaGraphStats {
+  int64_t launched = 0, instantiated = 0, dropped = 0;
+};
+// The counts of a backend made by make_cuda_ops; zeros for any other.
+CudaGraphStats cuda_graph_stats(const Ops& ops);
 
 // Whether at least one CUDA device can be used (false without a driver or device).
 bool cuda_device_available();

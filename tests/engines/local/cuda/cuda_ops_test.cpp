@@ -20,6 +20,7 @@
 #include "engines/local/local_model.h"
 #include "harness/model_spec.h"
 #include "tests/engines/local/cpu/cpu_test_util.h"
+#include "tests/support/default_model.h"
 #include "tests/support/test_env.h"
 #include "tests/support/tiny_model_writer.h"
 
@@ -647,6 +648,61 @@ TEST_F(CudaOpsTest, MidSizeLlamaShapedModelAgreesWithCpu) {
       check_model_agrees(path, spec.n_vocab, 1e-3f, flash);
     }
   }
+}
+
+// CUDA graphs (CudaOpsOptions::graphs): decode steps recorded and launched as one graph give the
+// logits of the same steps run as ops, bit for bit, over 800 steps that cross the split-KV
+// thresholds (the attention gains a merge kernel and more blocks, its scratch grows: recordings
+// dropped, the graph re-instantiated); all other steps reuse the executable graph. On the default
+// model, when present, greedy and seeded generation give the same text both ways.
+TEST_F(CudaOpsTest, GraphDecodeStepsEqualPlainSteps) {
+  testing::TempDir dir;
+  TinyModelSpec spec = mid_size_spec();
+  LocalModelOptions o;
+  o.require_tokenizer = false;
+  o.n_ctx = 2048;
+  o.cache_rows = 4096;
+  CudaOpsOptions plain, graphs;
+  graphs.graphs = true;
+  for (GgmlType t : {GgmlType::BF16, GgmlType::Q8_0}) {
+    spec.gguf_type = t;
+    const std::string path = dir.file("graph_" + tname(t) + ".gguf");
+    ASSERT_TRUE(write_tiny_gguf_model(spec, path).ok());
+    auto gops = make_cuda_ops(graphs);
+    const Ops* graph_ops = gops.get();
+    auto a = LocalModel::load(path, "a", make_cuda_ops(plain), o);
+    auto b = LocalModel::load(path, "b", std::move(gops), o);
+    ASSERT_TRUE(a.ok() && b.ok());
+    std::mt19937 rng(3);
+    std::vector<int32_t> seq(8);
+    for (auto& tok : seq) tok = static_cast<int32_t>(rng() % spec.n_vocab);
+    for (int step = 0; step < 800; ++step) {
+      auto la = (*a)->last_logits(seq);
+      auto lb = (*b)->last_logits(seq);
+      ASSERT_TRUE(la.ok() && lb.ok());
+      ASSERT_EQ(*la, *lb) << tname(t) << " step " << step;
+      seq.push_back(static_cast<int32_t>(std::max_element(la->begin(), la->end()) - la->begin()));
+    }
+    const CudaGraphStats st = cuda_graph_stats(*graph_ops);
+    EXPECT_GE(st.launched, 790) << tname(t);
+    EXPECT_LE(st.instantiated, 4) << tname(t);
+    EXPECT_LE(st.dropped, 4) << tname(t);
+    EXPECT_EQ(cuda_graph_stats((*a)->ops()).launched, 0);
+  }
+  auto path = default_model_path();
+  if (!path.ok()) return;
+  LocalModelOptions d;
+  auto a = LocalModel::load(*path, "a", make_cuda_ops(plain), d);
+  auto b = LocalModel::load(*path, "b", make_cuda_ops(graphs), d);
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::vector<GenerateRequest> g = greedy_and_sampled_requests(48);
+  auto ra = (*a)->generate_until(g);
+  auto rb = (*b)->generate_until(g);
+  for (size_t i = 0; i < g.size(); ++i) {
+    ASSERT_TRUE(ra[i].ok() && rb[i].ok());
+    EXPECT_EQ(ra[i]->text, rb[i]->text) << i;
+  }
+  EXPECT_GE(cuda_graph_stats((*b)->ops()).launched, 40);
 }
 
 // precision=f32 on the GPU: FP32 GEMMs on dequantized tiles and F32 attention, against CpuOps'

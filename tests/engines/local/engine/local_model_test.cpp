@@ -7,12 +7,14 @@
 #include <simdjson.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
 
 #include "engines/local/cpu/cpu_ops.h"
 #include "engines/local/llama_forward.h"
 #include "engines/local/profiled_ops.h"
 #include "harness/model_spec.h"
+#include "tests/support/default_model.h"
 #include "tests/support/test_env.h"
 #include "tests/support/tiny_model_writer.h"
 
@@ -168,6 +170,157 @@ TEST(LocalModel, ProfiledOpsForwardsEveryOpAndCountsIt) {
   EXPECT_NE(prof->table().find("attention"), std::string::npos);
 }
 
+// An Ops that records like a CUDA graph: between begin_graph and end_graph every op is kept
+// (with copies of its host lists, as the CUDA backend stages them) and runs only at end_graph,
+// or is dropped when end_graph reports a failed recording (every fail_every-th one). Reading
+// results on the host while recording breaks Ops' contract and is counted.
+class RecordingOps final : public Ops {
+ public:
+  explicit RecordingOps(int fail_every, CpuOpsOptions o = {}) : cpu_(o), fail_every_(fail_every) {}
+  int64_t begun = 0, launched = 0, dropped = 0, max_tokens = 0, reads_while_recording = 0;
+  size_t stage_bytes = 0;
+
+  std::string_view name() const override { return cpu_.name(); }
+  bool supports_type(GgmlType t) const override { return cpu_.supports_type(t); }
+  void* alloc(size_t b) override { return cpu_.alloc(b); }
+  void free(void* p) override { cpu_.free(p); }
+  void upload(void* d, const void* s, size_t b) override { cpu_.upload(d, s, b); }
+  void download(void* d, const void* s, size_t b) override {
+    reads_while_recording += recording_;
+    cpu_.download(d, s, b);
+  }
+  void fill_zero(void* d, size_t b) override { cpu_.fill_zero(d, b); }
+  void synchronize() override { reads_while_recording += recording_; }
+  bool host_memory_is_device() const override { return true; }
+
+  void embed(const TensorRef& t, std::span<const int32_t> ids, float* out, int64_t os) override {
+    act([=, this, v = copy(ids)] { cpu_.embed(t, v, out, os); });
+  }
+  void rms_norm(const float* x, const float* w, float* out, int64_t nr, int64_t n, float eps) override {
+    act([=, this] { cpu_.rms_norm(x, w, out, nr, n, eps); });
+  }
+  void matmul(const float* x, int64_t nt, const TensorRef& w, const float* b, float* out, int64_t xs,
+              int64_t os) override {
+    act([=, this] { cpu_.matmul(x, nt, w, b, out, xs, os); });
+  }
+  void rope(float* x, int64_t nt, int nh, int hd, std::span<const int32_t> pos, const RopeParams& p,
+            int64_t xs) override {
+    act([=, this, v = copy(pos)] { cpu_.rope(x, nt, nh, hd, v, p, xs); });
+  }
+  void store_rows(const float* src, std::span<const int32_t> rows, MutableTensorRef dst, int64_t ss) override {
+    act([=, this, v = copy(rows)] { cpu_.store_rows(src, v, dst, ss); });
+  }
+  void attention(const float* q, const TensorRef& k, const TensorRef& v, const AttentionLayout& l,
+                 const AttentionParams& p, float* out, int64_t qs, int64_t os) override {
+    act([=, this, r = copy(l.rows), so = copy(l.seq_offsets), ts = copy(l.token_seq), nk = copy(l.token_n_kv)] {
+      cpu_.attention(q, k, v, AttentionLayout{r, so, ts, nk}, p, out, qs, os);
+    });
+  }
+  void swiglu(const float* g, const float* u, float* out, int64_t nr, int64_t n, int64_t gs, int64_t us,
+              int64_t os) override {
+    act([=, this] { cpu_.swiglu(g, u, out, nr, n, gs, us, os); });
+  }
+  void add(const float* a, const float* b, float* out, int64_t n) override {
+    act([=, this] { cpu_.add(a, b, out, n); });
+  }
+  void gather_rows(const float* src, int64_t ss, std::span<const int32_t> rows, int64_t w, float* dst) override {
+    act([=, this, v = copy(rows)] { cpu_.gather_rows(src, ss, v, w, dst); });
+  }
+  void token_logprobs(const float* l, int64_t nr, int64_t nv, std::span<const int32_t> t, float* lp,
+                      int32_t* am, float* lse) override {
+    reads_while_recording += recording_;
+    cpu_.token_logprobs(l, nr, nv, t, lp, am, lse);
+  }
+  void sample_tokens(const float* l, int64_t nr, int64_t nv, std::span<const SampleRow> rows, int32_t* out) override {
+    reads_while_recording += recording_;
+    cpu_.sample_tokens(l, nr, nv, rows, out);
+  }
+
+  bool begin_graph(int64_t n_tokens, size_t bytes) override {
+    EXPECT_FALSE(recording_);
+    if (n_tokens > 4) return false;
+    ++begun;
+    max_tokens = std::max(max_tokens, n_tokens);
+    stage_bytes = bytes;
+    recording_ = true;
+    return true;
+  }
+  bool end_graph() override {
+    EXPECT_TRUE(recording_);
+    recording_ = false;
+    std::vector<std::function<void()>> ops;
+    ops.swap(recorded_);
+    if (fail_every_ > 0 && begun % fail_every_ == 0) {
+      ++dropped;
+      return false;
+    }
+    for (auto& f : ops) f();
+    ++launched;
+    return true;
+  }
+
+ private:
+  static std::vector<int32_t> copy(std::span<const int32_t> s) { return {s.begin(), s.end()}; }
+  void act(std::function<void()> f) {
+    if (recording_) {
+      recorded_.push_back(std::move(f));
+    } else {
+      f();
+    }
+  }
+  CpuOps cpu_;
+  int fail_every_;
+  bool recording_ = false;
+  std::vector<std::function<void()>> recorded_;
+};
+
+// Decode steps offered to a recording backend (CUDA graphs): the forward pass is recorded,
+// runs at end_graph, and runs again as plain ops when a recording is dropped; nothing reads
+// results while recording. Greedy and seeded generation and the step's logits stay bit for bit
+// those of the plain backend, with every 3rd recording dropped and with none.
+TEST(LocalModel, RecordedDecodeStepsGiveTheSameResults) {
+  auto path = default_model_path();
+  ASSERT_TRUE(path.ok()) << path.status().message();
+  auto plain = std::move(LocalModel::load(*path, "default", std::make_unique<CpuOps>())).value();
+  std::vector<GenerateRequest> g = greedy_and_sampled_requests(24);
+  g.emplace_back();
+  g[2].context = "Water boils at";
+  g[2].params.max_gen_toks = 12;
+  auto want = plain->generate_until(g);
+  const std::vector<int32_t> prompt = plain->tokenizer().encode("Once upon a time, in a small village", true, false);
+  std::vector<int32_t> seq = prompt;
+  std::vector<std::vector<float>> want_logits;
+  for (int step = 0; step < 6; ++step) {  // one new token per call: the decode path
+    auto l = plain->last_logits(seq);
+    ASSERT_TRUE(l.ok());
+    want_logits.push_back(*l);
+    seq.push_back(static_cast<int32_t>(std::max_element(l->begin(), l->end()) - l->begin()));
+  }
+  for (int fail_every : {0, 3}) {
+    auto wrapped = std::make_unique<RecordingOps>(fail_every);
+    RecordingOps* rec = wrapped.get();
+    auto m = std::move(LocalModel::load(*path, "default", std::move(wrapped))).value();
+    auto got = m->generate_until(g);
+    for (size_t i = 0; i < g.size(); ++i) {
+      ASSERT_TRUE(want[i].ok() && got[i].ok());
+      EXPECT_EQ(got[i]->text, want[i]->text) << "fail_every " << fail_every << ", request " << i;
+    }
+    seq = prompt;
+    for (int step = 0; step < 6; ++step) {
+      auto l = m->last_logits(seq);
+      ASSERT_TRUE(l.ok());
+      EXPECT_EQ(*l, want_logits[static_cast<size_t>(step)]) << "fail_every " << fail_every << ", step " << step;
+      seq.push_back(static_cast<int32_t>(std::max_element(l->begin(), l->end()) - l->begin()));
+    }
+    EXPECT_GE(rec->begun, 24) << fail_every;  // the decode steps; prompts (> 4 tokens) run as ops
+    EXPECT_EQ(rec->launched + rec->dropped, rec->begun);
+    EXPECT_LE(rec->max_tokens, 4);
+    EXPECT_EQ(rec->dropped, fail_every ? rec->begun / fail_every : 0);
+    EXPECT_EQ(rec->reads_while_recording, 0);
+    EXPECT_GT(rec->stage_bytes, 0u);
+  }
+}
+
 // Where weights are copied (a GPU), Q|K|V and gate|up are stacked into one matrix each and
 // computed by one matmul; on CpuOps made to copy weights the logits stay bit for bit the same,
 // for every weight type, and with qwen2's Q/K/V biases.
@@ -224,14 +377,7 @@ TEST(LocalModel, StackedProjectionsGenerateTheSameText) {
   copy.copy_weights = true;
   auto plain = std::move(LocalModel::load(*path, "default", std::make_unique<CpuOps>())).value();
   auto stacked = std::move(LocalModel::load(*path, "default", std::make_unique<CpuOps>(copy))).value();
-  std::vector<GenerateRequest> g(2);
-  g[0].context = "The three primary colours are";
-  g[0].params.max_gen_toks = 16;
-  g[1] = g[0];
-  g[1].params.do_sample = true;
-  g[1].params.temperature = 0.9;
-  g[1].params.top_p = 0.9;
-  g[1].params.seed = 4;
+  std::vector<GenerateRequest> g = greedy_and_sampled_requests(16);
   auto a = plain->generate_until(g);
   auto b = stacked->generate_until(g);
   for (size_t i = 0; i < g.size(); ++i) {
