@@ -208,8 +208,9 @@ class Ops {
   // true, or returns false when the recording failed: then nothing ran, and the caller must issue
   // the same ops again (they run as usual). n_tokens is the batch of the ops to come and
   // stage_bytes bounds the host lists (ids, positions, rows, layouts) they hand over, each list
-  // counted once. No op in between may read results on the host (download, token_logprobs).
-  // The default records nothing.
+  // counted once. In between, only the ops above that queue work may be called: no memory
+  // calls (alloc, free, upload, download, fill_zero, synchronize) and no token_logprobs or
+  // sample_tokens. The default records nothing.
   virtual bool begin_graph(int64_t n_tokens, size_t stage_bytes) {
     (void)n_tokens, (void)stage_bytes;
     return false;

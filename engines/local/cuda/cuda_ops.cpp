@@ -53,7 +53,7 @@ class CudaOps final : public Ops {
     CUBLAS(cublasSetStream(blas_, stream_));
     // Plain FP32 for F32 weights (no TF32), so F32 models match the CPU to F32 rounding.
     CUBLAS(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
-    grow_staging(size_t{4} << 20);
+    grow_staging(std::max<size_t>(opt_.staging_bytes, 256));
     CU(cudaMalloc(&lp_dev_, 3 * sizeof(float) * kLpRows));
     CU(cudaMallocHost(&lp_host_, 3 * sizeof(float) * kLpRows));
   }
@@ -236,6 +236,7 @@ class CudaOps final : public Ops {
       int max_kv = 0;
       for (int32_t t : rest) max_kv = std::max(max_kv, layout.token_n_kv[t]);
       w.n_split = attention_splits(w.n_tokens * p.n_head, max_kv);
+      capture_split_ = capture_split_ || (capturing_ && w.n_split > 1);
       if (w.n_split > 1)
         w.part = static_cast<float*>(scratch(&part_, &part_cap_, sizeof(float) * w.n_tokens * p.n_head *
                                                                      w.n_split * (p.head_dim + 2)));
@@ -338,7 +339,9 @@ class CudaOps final : public Ops {
       forget_staged();
     }
     capture_retry_ = false;
+    capture_split_ = false;
     capture_error_.clear();
+    captured_.clear();
     if (const cudaError_t e = cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal); e != cudaSuccess) {
       (void)cudaGetLastError();
       disable_graphs(std::string("cudaStreamBeginCapture: ") + cudaGetErrorString(e));
@@ -364,19 +367,22 @@ class CudaOps final : public Ops {
       ++graph_stats_.dropped;
       return false;
     }
-    cudaGraphExec_t& exec = graph_exec_[static_cast<size_t>(graph_tokens_)];
+    // One executable graph per (tokens, split-KV or not): the merge kernel's node changes the
+    // shape, and a batch's longest context crosses that line whenever long and short requests mix.
+    cudaGraphExec_t& exec = graph_exec_[static_cast<size_t>(2 * graph_tokens_ + (capture_split_ ? 1 : 0))];
     bool kept = false;
     if (exec) {
       cudaGraphExecUpdateResultInfo info{};
       kept = cudaGraphExecUpdate(exec, g, &info) == cudaSuccess;
       if (!kept) {
         (void)cudaGetLastError();
-        CU(cudaStreamSynchronize(stream_));  // its last launch may still be running
-        CU(cudaGraphExecDestroy(exec));
+        CU(cudaGraphExecDestroy(exec));  // a launch still running completes first (driver)
         exec = nullptr;
       }
     }
     if (!kept) {
+      // The recording's lists are copies from their ring slots, so the ring may not be reset
+      // before this graph has run; nothing here waits.
       if (const cudaError_t ie = cudaGraphInstantiate(&exec, g, 0); ie != cudaSuccess) {
         (void)cudaGetLastError();
         exec = nullptr;
@@ -442,11 +448,11 @@ class CudaOps final : public Ops {
   // stores, the layout to each attention): a list equal to a recent one reuses its device copy,
   // which saves a copy per op in decode steps, where such copies cost as much as the kernels.
   const int32_t* stage(std::span<const int32_t> v) {
+    const size_t bytes = (v.size_bytes() + 255) & ~size_t{255};
+    if (capturing_) return stage_captured(v, bytes);
     for (const Recent& r : recent_)
       if (r.dev && r.host.size() == v.size() && std::memcmp(r.host.data(), v.data(), v.size_bytes()) == 0)
         return r.dev;
-    const size_t bytes = (v.size_bytes() + 255) & ~size_t{255};
-    if (capturing_) return stage_captured(v, bytes);
     if (bytes > stage_cap_) {
       grow_staging(std::max(bytes, 2 * stage_cap_));
       for (Recent& r : recent_) r.dev = nullptr;
@@ -471,8 +477,14 @@ class CudaOps final : public Ops {
   }
   // While recording, a list becomes a copy node of the graph from its ring slot, and no wait is
   // allowed: begin_graph() made room for the step's lists, and a list beyond it fails the
-  // recording (the step then runs without a graph).
+  // recording (the step then runs without a graph). Only the same list handed again in this step
+  // (the same host span: positions to every layer's ropes, the layout to every attention) reuses
+  // its copy, never an equal one from another step or another list: so a step's graph has one
+  // copy node per list whatever the token values, and its shape stays that of the step before.
   const int32_t* stage_captured(std::span<const int32_t> v, size_t bytes) {
+    for (const Captured& c : captured_)
+      if (c.src == v.data() && c.host.size() == v.size() && std::memcmp(c.host.data(), v.data(), v.size_bytes()) == 0)
+        return c.dev;
     if (stage_pos_ + bytes > stage_cap_) {
       capture_retry_ = true;
       return static_cast<const int32_t*>(stage_dev_);  // never read: the recording is dropped
@@ -483,12 +495,15 @@ class CudaOps final : public Ops {
     if (const cudaError_t e = cudaMemcpyAsync(d, h, v.size_bytes(), cudaMemcpyHostToDevice, stream_); e != cudaSuccess)
       capture_error_ = std::string("staging copy: ") + cudaGetErrorString(e);
     stage_pos_ += bytes;
-    // Every list is kept while recording, however long: a step's layout goes to every layer.
-    Recent& r = recent_[recent_next_++ % recent_.size()];
-    r.host.assign(v.begin(), v.end());
-    r.dev = reinterpret_cast<const int32_t*>(d);
-    return r.dev;
+    captured_.push_back(Captured{v.data(), std::vector<int32_t>(v.begin(), v.end()), reinterpret_cast<const int32_t*>(d)});
+    return captured_.back().dev;
   }
+  struct Captured {
+    const int32_t* src;
+    std::vector<int32_t> host;
+    const int32_t* dev;
+  };
+  std::vector<Captured> captured_;  // this recording's lists
   void forget_staged() {
     for (Recent& r : recent_) r.dev = nullptr;
   }
@@ -526,8 +541,13 @@ class CudaOps final : public Ops {
     if (xs % 4 != 0 || (reinterpret_cast<uintptr_t>(x) & 15) != 0) {
       const int64_t packed = (w.ne0 + 3) & ~int64_t{3};
       auto* xp = static_cast<float*>(scratch(&xpack_, &xpack_cap_, sizeof(float) * packed * n_tokens));
-      CU(cudaMemcpy2DAsync(xp, sizeof(float) * packed, x, sizeof(float) * xs, sizeof(float) * w.ne0,
-                           n_tokens, cudaMemcpyDeviceToDevice, stream_));
+      const cudaError_t e = cudaMemcpy2DAsync(xp, sizeof(float) * packed, x, sizeof(float) * xs, sizeof(float) * w.ne0,
+                                              n_tokens, cudaMemcpyDeviceToDevice, stream_);
+      if (e != cudaSuccess && capturing_) {
+        capture_error_ = std::string("activation repack: ") + cudaGetErrorString(e);
+      } else {
+        CU(e);
+      }
       x = xp;
       xs = packed;
     }
@@ -656,10 +676,10 @@ class CudaOps final : public Ops {
   std::vector<int32_t> meta_tmp_;
   // Recording state: capture_retry_ when the step needed a buffer to grow (fine next step),
   // capture_error_ when CUDA refused the recording (graphs are then off for this object).
-  bool capturing_ = false, capture_retry_ = false, graphs_off_ = false;
+  bool capturing_ = false, capture_retry_ = false, capture_split_ = false, graphs_off_ = false;
   std::string capture_error_;
   int graph_tokens_ = 0;
-  std::array<cudaGraphExec_t, kGemvMax + 1> graph_exec_{};  // by tokens per step
+  std::array<cudaGraphExec_t, 2 * (kGemvMax + 1)> graph_exec_{};  // by tokens per step, split-KV
   CudaGraphStats graph_stats_;
 
   void disable_graphs(const std::string& why) {

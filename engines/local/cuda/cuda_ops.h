@@ -59,6 +59,9 @@ struct CudaOpsOptions {
   // (Ops::begin_graph) instead of ~15 launches per layer. Off until an H100/H200 check has
   // passed it (the recording only happens on a GPU); ASSAY_CUDA_GRAPHS=1/0 overrides.
   bool graphs = false;
+  // Initial size of the pinned ring that stages host lists (it grows on demand); tests make it
+  // small to reach its wrap and growth.
+  size_t staging_bytes = size_t{4} << 20;
 };
 
 // How the graph steps went: launched (as one graph), instantiated (a new executable graph: the
