@@ -70,8 +70,8 @@ def main():
             f.write(f"{subj}\t{h}\t{','.join(map(str, q))}\n")
 
     if os.environ.get("SKIP_ASSAY") != "1":
-        # Scoring batches of N_BATCH tokens per forward (the engine's default, 512, is the CPU's
-        # size; a GPU's GEMMs want thousands of rows).
+        # Scoring batches of N_BATCH tokens per forward (4096, the engine's default on a GPU,
+        # given explicitly so the command line shows it).
         margs = ",".join(a for a in ["device=cuda" if device == "cuda" else "",
                                      f"n_batch={os.environ['N_BATCH']}" if os.environ.get("N_BATCH") else
                                      ("n_batch=4096" if device == "cuda" else "")] if a)
