@@ -59,6 +59,15 @@ Result<std::unique_ptr<Model>> make_model(const std::string& spec,
     ModelArgs args(model_args.begin(), model_args.end());
     return make_remote_model(spec, args);
   }
+  ASSAY_ASSIGN_OR_RETURN(auto m, make_local_model(spec, model_args, require_tokenizer));
+  return std::unique_ptr<Model>(std::move(m));
+}
+
+Result<std::unique_ptr<LocalModel>> make_local_model(const std::string& spec,
+                                                     const std::map<std::string, std::string>& model_args,
+                                                     bool require_tokenizer) {
+  ASSAY_ASSIGN_OR_RETURN(ModelSpec ms, parse_model_spec(spec));
+  if (ms.kind != ModelKind::kLocal) return invalid_argument("--model " + spec + ": needs a local model");
   static const std::set<std::string> kKnown = {"n_ctx", "max_length", "n_batch", "cache_rows",
                                                "threads", "add_bos", "chat_template", "kv_type",
                                                "precision", "device", "profile_ops"};
@@ -149,7 +158,7 @@ Result<std::unique_ptr<Model>> make_model(const std::string& spec,
     profiled->reset();
     profiled->set_print_on_destroy(true);
   }
-  return std::unique_ptr<Model>(std::move(m));
+  return m;
 }
 
 }  // namespace assay::cli

@@ -8,6 +8,10 @@
 
 #include "harness/model.h"
 
+namespace assay {
+class LocalModel;
+}
+
 namespace assay::cli {
 
 // "k=v,k2=v2" -> map. Errors name the malformed item.
@@ -19,5 +23,11 @@ Result<std::map<std::string, std::string>> parse_kv_list(const std::string& text
 Result<std::unique_ptr<Model>> make_model(const std::string& spec,
                                           const std::map<std::string, std::string>& model_args,
                                           bool require_tokenizer = true);
+
+// The local engine alone (spec "local:PATH" or "default"), for the commands that need its own
+// interface (`assay perplexity`): the same --model-args, defaults and errors as make_model.
+Result<std::unique_ptr<LocalModel>> make_local_model(const std::string& spec,
+                                                     const std::map<std::string, std::string>& model_args,
+                                                     bool require_tokenizer = true);
 
 }  // namespace assay::cli

@@ -1,7 +1,6 @@
 // `assay perplexity`: llama-perplexity's numbers, and its KL-divergence base files.
 #include <cstdio>
 
-#include "engines/local/cpu/cpu_ops.h"
 #include "engines/local/local_model.h"
 #include "engines/local/perplexity.h"
 #include "harness/cli/cli.h"
@@ -13,22 +12,14 @@
 namespace assay::cli {
 namespace {
 
+// The model as every command builds it (its --model-args, defaults and errors; any backend),
+// with a context of at least the chunk size.
 Result<std::unique_ptr<LocalModel>> load_local(const Args& args, int32_t min_ctx) {
   auto spec = args.get("model");
   if (!spec) return invalid_argument("--model SPEC is required");
-  ASSAY_ASSIGN_OR_RETURN(ModelSpec ms, parse_model_spec(*spec));
-  if (ms.kind != ModelKind::kLocal) return invalid_argument("--model " + *spec + ": needs a local model");
   ASSAY_ASSIGN_OR_RETURN(auto margs, parse_kv_list(args.get_or("model-args", ""), "--model-args"));
-  LocalModelOptions lo;
-  lo.n_ctx = min_ctx;
-  CpuOpsOptions co;
-  if (margs.count("precision") && margs["precision"] == "f32") {
-    co.f32_compute = true;
-    lo.kv_type = GgmlType::F32;
-  }
-  if (margs.count("kv_type")) lo.kv_type = margs["kv_type"] == "f32" ? GgmlType::F32 : GgmlType::F16;
-  if (margs.count("threads")) co.n_threads = std::stoi(margs["threads"]);
-  return LocalModel::load(ms.target, *spec, std::make_unique<CpuOps>(co), lo);
+  if (!margs.count("n_ctx") && !margs.count("max_length")) margs["n_ctx"] = std::to_string(min_ctx);
+  return make_local_model(*spec, margs);
 }
 
 int perplexity(const Args& args) {
@@ -93,7 +84,7 @@ Command perplexity_command() {
       "read instead (from llama.cpp or assay) and the model compared against it.";
   c.flags = {
       {"model", {}, true, "SPEC", "local:PATH or default"},
-      {"model-args", {"model_args"}, true, "K=V,...", "threads, kv_type, precision"},
+      {"model-args", {"model_args"}, true, "K=V,...", "as for run: threads, kv_type, precision, device, ..."},
       {"file", {"f"}, true, "F", "text file"},
       {"ctx", {"c"}, true, "N", "chunk size in tokens (default 512)"},
       {"chunks", {}, true, "N", "at most N chunks"},

@@ -151,6 +151,36 @@ TEST(Cli, BenchMeasuresTheDefaultModel) {
   EXPECT_EQ(run_assay("bench --model default --pp 0 --tg 0 --mmlu 1 --mmlu-header 5000").code, 2);
 }
 
+// `assay perplexity` end to end: llama-perplexity's running number on its own text after 4
+// chunks (the fixture of LlamaCppParity), and --model-args built as for every command: precision=f32 reaches the engine
+// (another number), bad values and unknown keys are refused before any work.
+TEST(Cli, PerplexityMatchesLlamaPerplexityAndTakesTheCommonModelArgs) {
+  const std::string dir = testing::source_dir() + "/tests/engines/local/testdata/llama_cpp/";
+  simdjson::dom::parser p;
+  // Its first 4 chunks: llama-perplexity's running estimate after chunk 4.
+  const double want = p.load(dir + "perplexity_ctx512.json")["running_ppl_per_chunk"].at(3).get_double();
+  auto ppl_of = [](const std::string& out) {
+    const size_t at = out.find("Final estimate: PPL = ");
+    return at == std::string::npos ? -1.0 : std::stod(out.substr(at + 22));
+  };
+  const std::string base = "perplexity --model default --file " + dir + "webtext.txt --ctx 512 --chunks 4";
+  auto plain = run_assay(base);
+  ASSERT_EQ(plain.code, 0) << plain.out;
+  const double got = ppl_of(plain.out);
+  EXPECT_LT(std::abs(got - want) / want, 0.005) << got << " vs llama-perplexity " << want;
+  auto f32 = run_assay(base + " --model-args precision=f32");
+  ASSERT_EQ(f32.code, 0) << f32.out;
+  const double got_f32 = ppl_of(f32.out);
+  EXPECT_NE(got_f32, got) << "precision=f32 did not reach the engine";
+  EXPECT_LT(std::abs(got_f32 - want) / want, 0.01) << got_f32;
+  auto bad = run_assay(base + " --model-args threads=two");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("threads=two: expected an integer"), std::string::npos) << bad.out;
+  auto unknown = run_assay(base + " --model-args thread=2");
+  EXPECT_EQ(unknown.code, 2) << unknown.out;
+  EXPECT_NE(unknown.out.find("unknown key 'thread'"), std::string::npos) << unknown.out;
+}
+
 // `assay generate` on the default model: greedy is deterministic; a seeded sample repeats; top-k 1
 // (or a tiny nucleus) at any temperature is the greedy answer; bad cut values are refused.
 TEST(Cli, GenerateGreedySeededAndCuts) {
