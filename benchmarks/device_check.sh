@@ -8,7 +8,7 @@
 #   bash benchmarks/device_check.sh            # tests + benchmark
 #   SKIP_TESTS=1 bash benchmarks/device_check.sh
 #   SKIP_TESTS=1 SKIP_HF=1 MMLU_SHAPE=1 bash benchmarks/device_check.sh   # the 14,042-question timing
-#   TESTS='*DefaultModel*' SKIP_BENCH=1 SKIP_HF=1 bash benchmarks/device_check.sh  # after the model parts
+#   TESTS='*DefaultModel*:*GraphDecode*' SKIP_BENCH=1 SKIP_HF=1 bash benchmarks/device_check.sh  # after the model parts
 #   SHAPE=8b SKIP_TESTS=1 SKIP_BENCH=1 bash benchmarks/device_check.sh   # transformers on the 8B shape
 #   ASSAY_CUDA_FLASH_PREFILL=1 SKIP_TESTS=1 SKIP_HF=1 MMLU_SHAPE=1 bash ...  # the same, flash prefill
 #     (the variable overrides CudaOpsOptions everywhere, so not with the tests)
@@ -65,7 +65,7 @@ status=0
 if [[ -z ${SKIP_TESTS:-} ]]; then
   echo "== GPU tests"
   # One process per test, so a crash (a CUDA fault aborts) costs one test, not the rest.
-  # TESTS=PATTERN (a gtest filter) runs only those, e.g. TESTS='*DefaultModel*' once the model
+  # TESTS=PATTERN (a gtest filter) runs only those, e.g. TESTS='*DefaultModel*:*GraphDecode*' once the model
   # parts have arrived.
   for t in $("$PACK/bin/assay_cuda_tests" --gtest_list_tests --gtest_filter="${TESTS:-*}" | awk '/^[^ ]/ {s=$1} /^  / {print s $1}'); do
     if out=$(timeout 120 "$PACK/bin/assay_cuda_tests" --gtest_filter="$t" 2>&1); then

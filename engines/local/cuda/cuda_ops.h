@@ -4,7 +4,7 @@
 // under #ifdef ASSAY_HAVE_CUDA without pulling CUDA headers into every translation unit.
 //
 // Memory is cudaMalloc'd device memory; every op is queued on one private stream and runs
-// asynchronously; upload/download/token_logprobs wait for the stream. Host metadata spans
+// asynchronously; upload/download/token_logprobs/sample_tokens wait for the stream. Host metadata spans
 // (token ids, positions, KV row lists) are staged through a pinned ring buffer so the caller's
 // spans may die as soon as the call returns.
 //
