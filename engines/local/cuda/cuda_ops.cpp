@@ -321,23 +321,13 @@ class CudaOps final : public Ops {
 
   // Decode steps of up to kGemvMax tokens are recorded by stream capture and launched as one
   // graph. The recording is redone every step (the host still walks every op, but only to record
-  // it) and applied to the step's executable graph by cudaGraphExecUpdate, which keeps it when
-  // only kernel arguments changed (new KV lengths, new staged lists) and re-instantiates when
-  // the shape changed (a split-KV merge appearing). Larger batches run ops as usual: their
-  // GEMMs are long enough that launches do not matter.
+  // it) and applied by cudaGraphExecUpdate to the executable graph of its shape (token count,
+  // split-KV merge or not), whose kernel arguments and copy sources change from step to step.
+  // Larger batches run ops as usual: their GEMMs are long enough that launches do not matter.
   bool begin_graph(int64_t n_tokens, size_t stage_bytes) override {
     if (!opt_.graphs || graphs_off_ || n_tokens < 1 || n_tokens > kGemvMax || n_tokens > opt_.gemv_max_tokens)
       return false;
-    // Room for the step's lists in the ring, made now: a recording cannot wait for the ring.
-    const size_t need = stage_bytes + 256;
-    if (need > stage_cap_) {
-      grow_staging(std::max(need, 2 * stage_cap_));
-      forget_staged();
-    } else if (stage_pos_ + need > stage_cap_) {
-      CU(cudaEventSynchronize(staged_));
-      stage_pos_ = 0;
-      forget_staged();
-    }
+    make_stage_room(stage_bytes + 256);  // now: a recording cannot wait for the ring
     capture_retry_ = false;
     capture_split_ = false;
     capture_error_.clear();
@@ -361,8 +351,7 @@ class CudaOps final : public Ops {
     if (e != cudaSuccess || !capture_error_.empty() || capture_retry_) {
       if (g) cudaGraphDestroy(g);
       (void)cudaGetLastError();
-      // Lists staged while recording were never copied: their ring slots hold nothing.
-      forget_staged();
+      // Its lists were never copied; nothing else points at their ring slots (captured_ only).
       if (!capture_error_.empty()) disable_graphs(capture_error_);
       ++graph_stats_.dropped;
       return false;
@@ -381,13 +370,10 @@ class CudaOps final : public Ops {
       }
     }
     if (!kept) {
-      // The recording's lists are copies from their ring slots, so the ring may not be reset
-      // before this graph has run; nothing here waits.
       if (const cudaError_t ie = cudaGraphInstantiate(&exec, g, 0); ie != cudaSuccess) {
         (void)cudaGetLastError();
         exec = nullptr;
         cudaGraphDestroy(g);
-        forget_staged();
         disable_graphs(std::string("cudaGraphInstantiate: ") + cudaGetErrorString(ie));
         ++graph_stats_.dropped;
         return false;
@@ -428,6 +414,20 @@ class CudaOps final : public Ops {
     check_failed(__FILE__, __LINE__, op, std::string("CUDA launch failed: ") + cudaGetErrorString(e));
   }
 
+  // Makes `bytes` of the ring free at stage_pos_: a larger ring, or the start of this one once the
+  // copies queued from it have run. Either way the recent lists' device copies are gone.
+  void make_stage_room(size_t bytes) {
+    if (bytes > stage_cap_) {
+      grow_staging(std::max(bytes, 2 * stage_cap_));
+    } else if (stage_pos_ + bytes > stage_cap_) {
+      CU(cudaEventSynchronize(staged_));
+      stage_pos_ = 0;
+    } else {
+      return;
+    }
+    for (Recent& r : recent_) r.dev = nullptr;
+  }
+
   void grow_staging(size_t bytes) {
     if (stage_host_) {
       CU(cudaStreamSynchronize(stream_));
@@ -453,15 +453,7 @@ class CudaOps final : public Ops {
     for (const Recent& r : recent_)
       if (r.dev && r.host.size() == v.size() && std::memcmp(r.host.data(), v.data(), v.size_bytes()) == 0)
         return r.dev;
-    if (bytes > stage_cap_) {
-      grow_staging(std::max(bytes, 2 * stage_cap_));
-      for (Recent& r : recent_) r.dev = nullptr;
-    }
-    if (stage_pos_ + bytes > stage_cap_) {
-      CU(cudaEventSynchronize(staged_));
-      stage_pos_ = 0;
-      for (Recent& r : recent_) r.dev = nullptr;  // their device copies will be overwritten
-    }
+    make_stage_room(bytes);
     auto* h = static_cast<uint8_t*>(stage_host_) + stage_pos_;
     auto* d = static_cast<uint8_t*>(stage_dev_) + stage_pos_;
     std::memcpy(h, v.data(), v.size_bytes());
@@ -504,9 +496,6 @@ class CudaOps final : public Ops {
     const int32_t* dev;
   };
   std::vector<Captured> captured_;  // this recording's lists
-  void forget_staged() {
-    for (Recent& r : recent_) r.dev = nullptr;
-  }
 
   struct Recent {
     std::vector<int32_t> host;

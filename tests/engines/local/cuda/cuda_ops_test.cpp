@@ -505,6 +505,27 @@ ModelPair load_both(const std::string& path, const CudaOpsOptions& cuda = {}) {
   return mp;
 }
 
+// The same file on both backends with precision=f32 (float arithmetic, F32 KV cache).
+ModelPair load_f32_pair(const std::string& path, bool require_tokenizer) {
+  LocalModelOptions o;
+  o.require_tokenizer = require_tokenizer;
+  o.n_ctx = 256;
+  o.cache_rows = 1024;
+  o.kv_type = GgmlType::F32;
+  CpuOpsOptions co;
+  co.f32_compute = true;
+  CudaOpsOptions go;
+  go.f32_compute = true;
+  ModelPair mp;
+  auto c = LocalModel::load(path, "c", std::make_unique<CpuOps>(co), o);
+  EXPECT_TRUE(c.ok()) << c.status().message();
+  auto g = LocalModel::load(path, "g", make_cuda_ops(go), o);
+  EXPECT_TRUE(g.ok()) << g.status().message();
+  if (c.ok()) mp.cpu = std::move(c).value();
+  if (g.ok()) mp.gpu = std::move(g).value();
+  return mp;
+}
+
 // Mean over positions of KL(cpu || gpu) of the full next-token distributions.
 double mean_kl(const std::vector<float>& a, const std::vector<float>& b, int64_t n_vocab) {
   const int64_t n = static_cast<int64_t>(a.size()) / n_vocab;
@@ -734,24 +755,16 @@ TEST_F(CudaOpsTest, F32ComputeMatchesCpuF32Compute) {
     spec.gguf_type = t;
     const std::string path = dir.file("f32_" + tname(t) + ".gguf");
     ASSERT_TRUE(write_tiny_gguf_model(spec, path).ok());
-    LocalModelOptions o;
-    o.require_tokenizer = false;
-    o.n_ctx = 256;
-    o.cache_rows = 1024;
-    o.kv_type = GgmlType::F32;
-    CpuOpsOptions co;
-    co.f32_compute = true;
-    CudaOpsOptions go;
-    go.f32_compute = true;
-    auto c = LocalModel::load(path, "c", std::make_unique<CpuOps>(co), o);
-    auto g = LocalModel::load(path, "g", make_cuda_ops(go), o);
-    ASSERT_TRUE(c.ok() && g.ok());
-    EXPECT_NE((*g)->info().backend.find(" f32"), std::string::npos) << (*g)->info().backend;
+    ModelPair mp = load_f32_pair(path, false);
+    ASSERT_TRUE(mp.cpu && mp.gpu);
+    auto& c = mp.cpu;
+    auto& g = mp.gpu;
+    EXPECT_NE(g->info().backend.find(" f32"), std::string::npos) << g->info().backend;
     std::mt19937 rng(7);
     std::vector<int32_t> tokens(100);
     for (auto& tok : tokens) tok = static_cast<int32_t>(rng() % spec.n_vocab);
-    auto lc = (*c)->logits_range(tokens, 0, 99);  // one 100-token prefill: the GEMM path
-    auto lg = (*g)->logits_range(tokens, 0, 99);
+    auto lc = c->logits_range(tokens, 0, 99);  // one 100-token prefill: the GEMM path
+    auto lg = g->logits_range(tokens, 0, 99);
     ASSERT_TRUE(lc.ok() && lg.ok());
     EXPECT_LE(mean_kl(*lc, *lg, spec.n_vocab), 1e-7) << tname(t);
     float max_diff = 0;
@@ -769,24 +782,15 @@ TEST_F(CudaOpsTest, DefaultModelAgreesWithCpu) {
   if (!path.ok()) GTEST_SKIP() << path.status().message();
   const int64_t n_vocab = 49152;
   check_model_agrees(*path, n_vocab, 0.1f);
-  LocalModelOptions o;
-  o.n_ctx = 256;
-  o.cache_rows = 1024;
-  o.kv_type = GgmlType::F32;
-  CpuOpsOptions co;
-  co.f32_compute = true;
-  CudaOpsOptions go;
-  go.f32_compute = true;
-  auto c = LocalModel::load(*path, "c", std::make_unique<CpuOps>(co), o);
-  auto g = LocalModel::load(*path, "g", make_cuda_ops(go), o);
-  ASSERT_TRUE(c.ok() && g.ok());
-  const std::vector<int32_t> tokens = (*c)->tokenizer().encode(
+  ModelPair mp = load_f32_pair(*path, true);
+  ASSERT_TRUE(mp.cpu && mp.gpu);
+  const std::vector<int32_t> tokens = mp.cpu->tokenizer().encode(
       "The history of the printing press begins in the fifteenth century, when Johannes Gutenberg "
       "combined movable metal type, oil-based inks and a screw press into a system that could "
       "produce books at a scale the scribes of earlier centuries could not have imagined.",
       true, false);
-  auto lc = (*c)->logits_range(tokens, 0, static_cast<int32_t>(tokens.size()) - 1);
-  auto lg = (*g)->logits_range(tokens, 0, static_cast<int32_t>(tokens.size()) - 1);
+  auto lc = mp.cpu->logits_range(tokens, 0, static_cast<int32_t>(tokens.size()) - 1);
+  auto lg = mp.gpu->logits_range(tokens, 0, static_cast<int32_t>(tokens.size()) - 1);
   ASSERT_TRUE(lc.ok() && lg.ok());
   EXPECT_LE(mean_kl(*lc, *lg, n_vocab), 1e-6) << "precision=f32, " << tokens.size() << " positions";
 }
