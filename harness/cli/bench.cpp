@@ -95,10 +95,7 @@ int bench(const Args& args) {
   // llama-bench's does (-b 2048 by default).
   if (!margs->count("n_ctx") && !margs->count("max_length"))
     (*margs)["n_ctx"] = std::to_string(std::max<int64_t>({n_pp, n_tg + 1, args.get("mmlu-shape") ? 4096 : 1024}));
-  if (!margs->count("n_batch")) {
-    const bool gpu = margs->count("device") && margs->at("device") == "cuda";
-    (*margs)["n_batch"] = std::to_string(std::max<int64_t>(n_pp, gpu ? 4096 : 512));  // make_model's defaults
-  }
+  if (!margs->count("n_batch")) (*margs)["n_batch"] = std::to_string(std::max(n_pp, default_n_batch(*margs)));
   const auto t_load = Clock::now();
   auto model = make_model(*spec, *margs, /*require_tokenizer=*/false);  // random ids only
   if (!model.ok()) return fail(model.status());

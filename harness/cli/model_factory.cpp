@@ -51,6 +51,14 @@ Result<int64_t> int_arg(const std::map<std::string, std::string>& a, const std::
 
 }  // namespace
 
+// 512 on the CPU (llama.cpp's default; larger batches gain nothing there), 4096 on a GPU, whose
+// GEMMs need long batches to approach their rate (the speed measurements of issue #7 score at
+// 4096). Activation scratch grows with it: about 1.1 GB for an 8B model at 4096.
+int64_t default_n_batch(const std::map<std::string, std::string>& model_args) {
+  const auto dev = model_args.find("device");
+  return dev != model_args.end() && dev->second == "cuda" ? 4096 : 512;
+}
+
 Result<std::unique_ptr<Model>> make_model(const std::string& spec,
                                           const std::map<std::string, std::string>& model_args,
                                           bool require_tokenizer) {
@@ -84,13 +92,7 @@ Result<std::unique_ptr<LocalModel>> make_local_model(const std::string& spec,
   ASSAY_ASSIGN_OR_RETURN(int64_t max_length, int_arg(model_args, "max_length", 0));
   ASSAY_ASSIGN_OR_RETURN(int64_t n_ctx, int_arg(model_args, "n_ctx", max_length));
   lo.n_ctx = static_cast<int32_t>(n_ctx);
-  // Tokens per forward pass: 512 on the CPU (llama.cpp's default; larger batches gain nothing
-  // there), 4096 on a GPU, whose GEMMs need long batches to approach their rate (the speed
-  // measurements of issue #7 score at 4096). Activation scratch grows with it: about 1.1 GB for
-  // an 8B model at 4096.
-  const auto dev = model_args.find("device");
-  const bool on_gpu = dev != model_args.end() && dev->second == "cuda";
-  ASSAY_ASSIGN_OR_RETURN(int64_t n_batch, int_arg(model_args, "n_batch", on_gpu ? 4096 : 512));
+  ASSAY_ASSIGN_OR_RETURN(int64_t n_batch, int_arg(model_args, "n_batch", default_n_batch(model_args)));
   lo.n_batch = static_cast<int32_t>(n_batch);
   ASSAY_ASSIGN_OR_RETURN(int64_t rows, int_arg(model_args, "cache_rows", 0));
   lo.cache_rows = static_cast<int32_t>(rows);
@@ -123,6 +125,7 @@ Result<std::unique_ptr<LocalModel>> make_local_model(const std::string& spec,
   co.n_threads = static_cast<int>(threads);
   co.f32_compute = f32_compute;
   std::unique_ptr<Ops> ops;
+  const auto dev = model_args.find("device");
   if (dev == model_args.end() || dev->second == "cpu") {
     ops = std::make_unique<CpuOps>(co);
   } else if (dev->second == "cuda") {

@@ -24,6 +24,10 @@ Result<std::unique_ptr<Model>> make_model(const std::string& spec,
                                           const std::map<std::string, std::string>& model_args,
                                           bool require_tokenizer = true);
 
+// Tokens per forward pass when --model-args gives no n_batch: 512 on the CPU, 4096 with
+// device=cuda.
+int64_t default_n_batch(const std::map<std::string, std::string>& model_args);
+
 // The local engine alone (spec "local:PATH" or "default"), for the commands that need its own
 // interface (`assay perplexity`): the same --model-args, defaults and errors as make_model.
 Result<std::unique_ptr<LocalModel>> make_local_model(const std::string& spec,

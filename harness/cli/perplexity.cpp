@@ -13,7 +13,7 @@ namespace assay::cli {
 namespace {
 
 // The model as every command builds it (its --model-args, defaults and errors; any backend),
-// with a context of at least the chunk size.
+// with the chunk size as its context unless n_ctx (or max_length) says otherwise.
 Result<std::unique_ptr<LocalModel>> load_local(const Args& args, int32_t min_ctx) {
   auto spec = args.get("model");
   if (!spec) return invalid_argument("--model SPEC is required");

@@ -48,5 +48,13 @@ TEST(ModelFactory, BadPrecisionIsRefusedNamingTheKey) {
   }
 }
 
+// Tokens per forward pass without n_batch: the CPU's 512, a GPU's 4096 (run and bench both
+// take it from here).
+TEST(ModelFactory, DefaultBatchFollowsTheDevice) {
+  EXPECT_EQ(default_n_batch({}), 512);
+  EXPECT_EQ(default_n_batch({{"device", "cpu"}}), 512);
+  EXPECT_EQ(default_n_batch({{"device", "cuda"}, {"threads", "2"}}), 4096);
+}
+
 }  // namespace
 }  // namespace assay::cli
