@@ -19,7 +19,10 @@
 # "prefill attention, flash kernel" beside the GEMM path (turn CudaOpsOptions::flash_prefill on
 # by default if its diff is small and it is faster); the "CUDA graphs" decode lines (same token,
 # max |diff| 0, and their speed-up over plain launches: turn CudaOpsOptions::graphs on by default
-# if GraphDecodeStepsEqualPlainSteps passed and they are faster); the sampling line (device vs host Sampler);
+# if GraphDecodeStepsEqualPlainSteps passed and they are faster); for Q4_K, "the same, 8-bit
+# activations (q8_gemv)" under the gemv line with its shapes, and the "8-bit activations" decode
+# lines (turn CudaOpsOptions::q8_gemv on by default, promoting its fastest shape in
+# cuda_matmul.cu, if Q8GemvMatchesCpuIntegerKernels passed and they are faster); the sampling line (device vs host Sampler);
 # and hf_compare's "cuda precision=f32" line (the arithmetic without BF16 activation rounding).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -78,8 +81,8 @@ fi
 if command -v cuobjdump >/dev/null; then
   echo "== registers / spills of the hot kernels (cuobjdump -res-usage)"
   cuobjdump -res-usage "$PACK/bin/assay_cuda_bench" 2>/dev/null |
-    awk '/Function/ {f=$2} /REG/ {print f, $0}' | grep -E "gemv_kernel.*Li1E|gemv_q4k_kernelILi1E|attention_kernel|attention_merge|attn_softmax|flash_prefill_kernel|sample_kernel" |
-    sed -E 's/_ZN5assay4cuda[0-9A-Za-z_]*?(gemv_kernel|gemv_q4k_kernel|attention_kernel|attention_merge_kernel|attn_softmax_kernel|flash_prefill_kernel|sample_kernel)/\1/' | cut -c1-160 | head -16
+    awk '/Function/ {f=$2} /REG/ {print f, $0}' | grep -E "gemv_kernel.*Li1E|gemv_q4k_kernelILi1E|gemv_q8_kernel.*ELi1ELi4|quantize_q8k|attention_kernel|attention_merge|attn_softmax|flash_prefill_kernel|sample_kernel" |
+    sed -E 's/_ZN5assay4cuda[0-9A-Za-z_]*?(gemv_kernel|gemv_q4k_kernel|gemv_q8_kernel|quantize_q8k_kernel|attention_kernel|attention_merge_kernel|attn_softmax_kernel|flash_prefill_kernel|sample_kernel)/\1/' | cut -c1-160 | head -20
 fi
 if [[ -z ${SKIP_BENCH:-} ]]; then
   echo "== benchmark"

@@ -403,7 +403,7 @@ int main(int argc, char** argv) {
   auto ops = make_cuda_ops();
   for (GgmlType t : types) {
     const double t0 = now_s();
-    BenchModel m(ops.get(), shape, t, std::max<int64_t>(prefill, decode_ctx), prefill + decode_ctx + 3 * decode_steps + 64);
+    BenchModel m(ops.get(), shape, t, std::max<int64_t>(prefill, decode_ctx), prefill + decode_ctx + 6 * decode_steps + 128);
     std::printf("[%s] built %.2f GB of weights in %.1f s\n", std::string(ggml_type_name(t)).c_str(),
                 m.weight_bytes / 1e9, now_s() - t0);
     std::mt19937 rng(1);
@@ -432,6 +432,29 @@ int main(int argc, char** argv) {
       for (const auto& v : time_gemv_variants(t, w.data, w.row_bytes, w.ne0, w.ne1, m.xn, m.g, m.u, reps))
         std::printf("    %-40s %10.1f us     %5.1f%% of copy bandwidth  max |diff| %.1e\n", v.shape.c_str(), v.us,
                     100.0 * b / (v.us * 1e-6) / 1e9 / bw, v.max_abs_diff);
+      if (t == GgmlType::Q4_K || t == GgmlType::Q5_K || t == GgmlType::Q6_K) {
+        // The same GEMV on 8-bit activations (CudaOpsOptions::q8_gemv: quantize, then dp4a),
+        // timed with its quantize step; its difference from the float GEMV is the activation
+        // rounding (about 1e-2 of the largest output).
+        CudaOpsOptions qo;
+        qo.q8_gemv = true;
+        auto qops = make_cuda_ops(qo);
+        std::vector<float> flt(static_cast<size_t>(w.ne1)), q8v(flt.size());
+        ops->download(flt.data(), m.u, flt.size() * 4);
+        qops->matmul(m.xn, 1, w, nullptr, m.u);
+        qops->download(q8v.data(), m.u, q8v.size() * 4);
+        float mx = 0, md = 0;
+        for (size_t i = 0; i < flt.size(); ++i) mx = std::max(mx, std::abs(flt[i])), md = std::max(md, std::abs(flt[i] - q8v[i]));
+        const double q0 = now_s();
+        for (int i = 0; i < reps; ++i) qops->matmul(m.xn, 1, m.layers[i % shape.n_layer].up, nullptr, m.g);
+        qops->synchronize();
+        const double qt = (now_s() - q0) / reps;
+        std::printf("%-44s %10.1f us     %5.1f%% of copy bandwidth, %.2fx float; max |diff| %.1e of max |out| %.1e\n",
+                    "  the same, 8-bit activations (q8_gemv)", qt * 1e6, 100.0 * b / qt / 1e9 / bw, gt / qt, md, mx);
+        for (const auto& v : time_gemv_q8_variants(t, w.data, w.row_bytes, w.ne0, w.ne1, m.xn, m.g, m.u, reps))
+          std::printf("    %-40s %10.1f us     %5.1f%% of copy bandwidth  max |diff| %.1e (kernel only)\n",
+                      v.shape.c_str(), v.us, 100.0 * b / (v.us * 1e-6) / 1e9 / bw, v.max_abs_diff);
+      }
     }
     // Decode: context of decode_ctx tokens, then decode_steps single-token steps.
     int32_t tok = m.forward(ids(decode_ctx), 0);
@@ -493,6 +516,42 @@ int main(int argc, char** argv) {
                   t_plain == t_graph ? "yes" : "NO", max_diff,
                   static_cast<long long>(st.launched), static_cast<long long>(st.instantiated),
                   static_cast<long long>(st.dropped));
+    }
+    if (t == GgmlType::Q4_K || t == GgmlType::Q5_K || t == GgmlType::Q6_K) {
+      // Decode on 8-bit activations (q8_gemv), as plain ops and as CUDA graphs; one step beside
+      // the float GEMV's at the same position: the activation rounding moves the logits a little.
+      for (bool with_graphs : {false, true}) {
+        CudaOpsOptions qo;
+        qo.q8_gemv = true;
+        qo.graphs = with_graphs;
+        auto qops = make_cuda_ops(qo);
+        std::vector<float> flt_logits(static_cast<size_t>(shape.n_vocab)), q8_logits(flt_logits.size());
+        const int32_t t_flt = m.forward({tok}, static_cast<int32_t>(next_pos));
+        ops->download(flt_logits.data(), m.logits, flt_logits.size() * 4);
+        m.ops = qops.get();
+        m.graphs = with_graphs;
+        const int32_t t_q8 = m.forward({tok}, static_cast<int32_t>(next_pos));
+        qops->download(q8_logits.data(), m.logits, q8_logits.size() * 4);
+        float max_diff = 0, max_abs = 0;
+        for (size_t i = 0; i < flt_logits.size(); ++i) {
+          max_diff = std::max(max_diff, std::abs(flt_logits[i] - q8_logits[i]));
+          max_abs = std::max(max_abs, std::abs(flt_logits[i]));
+        }
+        tok = t_q8;
+        ++next_pos;
+        tok = m.forward({tok}, static_cast<int32_t>(next_pos++));  // warm (a graph: instantiate)
+        const double q0 = now_s();
+        for (int64_t i = 0; i < decode_steps; ++i) tok = m.forward({tok}, static_cast<int32_t>(next_pos++));
+        const double qt = (now_s() - q0) / decode_steps;
+        m.ops = ops.get();
+        m.graphs = false;
+        std::printf("%-44s %10.1f tok/s  %6.2f ms/tok  %5.1f%% of copy bandwidth, %.2fx plain float; same token %s, "
+                    "max |logit diff| %.1e of %.1e\n",
+                    (std::string("  8-bit activations") + (with_graphs ? " + graphs" : "") + " (ctx " +
+                     std::to_string(decode_ctx) + ")").c_str(),
+                    1.0 / qt, qt * 1e3, 100.0 * wbytes / qt / 1e9 / bw, dt / qt, t_flt == t_q8 ? "yes" : "no",
+                    max_diff, max_abs);
+      }
     }
     {  // Where a decode step goes: 4 more steps with every op timed alone (ProfiledOps).
       ProfiledOps prof(ops.get());

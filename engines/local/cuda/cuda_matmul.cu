@@ -7,6 +7,7 @@
 #include "engines/local/cuda/cuda_kernels.h"
 #include "engines/local/cuda/cuda_quants.cuh"
 #include "engines/local/cuda/gemv.cuh"
+#include "engines/local/cuda/gemv_q8.cuh"
 #include "harness/status.h"
 
 namespace assay::cuda {
@@ -112,6 +113,40 @@ void launch_gemv(GgmlType type, const void* w, size_t row_bytes, int64_t ne0, in
   }
   const bool ok = ASSAY_CUDA_DISPATCH(type, { launch(GemvTag<D>{}); });
   ASSAY_CHECK_MSG(ok, "CudaOps::matmul: unsupported weight type");
+}
+
+bool gemv_q8_usable(GgmlType type, const void* w, size_t row_bytes, int64_t ne0) {
+  if (ne0 <= 0 || ne0 % 256 != 0) return false;
+  if (type == GgmlType::Q4_K || type == GgmlType::Q5_K) return aligned16(w) && row_bytes % 16 == 0;
+  if (type == GgmlType::Q6_K) return (reinterpret_cast<uintptr_t>(w) & 1) == 0 && row_bytes % 2 == 0;
+  return false;
+}
+
+int64_t act_q8k_row_bytes(int64_t k) { return ActQ8KRow::bytes(k); }
+
+void launch_quantize_q8k(const float* x, int64_t xs, int64_t n_tokens, int64_t k, void* act, void* s) {
+  ASSAY_CHECK(k % 256 == 0 && n_tokens >= 1 && n_tokens <= 65535);
+  const dim3 grid(static_cast<unsigned>((k / 256 + 7) / 8), static_cast<unsigned>(n_tokens));
+  quantize_q8k_kernel<<<grid, 256, 0, st(s)>>>(x, xs, k, static_cast<uint8_t*>(act), ActQ8KRow::bytes(k));
+}
+
+void launch_gemv_q8(GgmlType type, const void* w, size_t row_bytes, int64_t ne0, int64_t ne1, const void* act,
+                    int n_tokens, const float* bias, float* out, int64_t os, void* s) {
+  ASSAY_CHECK(n_tokens >= 1 && n_tokens <= 4 && gemv_q8_usable(type, w, row_bytes, ne0));
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto* ab = static_cast<const uint8_t*>(act);
+  const int64_t as = ActQ8KRow::bytes(ne0);
+  // The engine's shape: 4 warps per block, 4 rows per warp, 2 steps unrolled
+  // (benchmarks/kernels/gemv_variants.cu times others).
+  const bool ok = ASSAY_CUDA_Q8_DISPATCH(type, {
+    switch (n_tokens) {
+      case 1: launch_gemv_q8_shape<S, 1, 4, 2, 4>(wb, row_bytes, ne0, ne1, ab, as, bias, out, os, st(s)); break;
+      case 2: launch_gemv_q8_shape<S, 2, 4, 2, 4>(wb, row_bytes, ne0, ne1, ab, as, bias, out, os, st(s)); break;
+      case 3: launch_gemv_q8_shape<S, 3, 4, 2, 4>(wb, row_bytes, ne0, ne1, ab, as, bias, out, os, st(s)); break;
+      default: launch_gemv_q8_shape<S, 4, 4, 2, 4>(wb, row_bytes, ne0, ne1, ab, as, bias, out, os, st(s)); break;
+    }
+  });
+  ASSAY_CHECK_MSG(ok, "CudaOps::matmul: no 8-bit-activation kernel for this weight type");
 }
 
 namespace {

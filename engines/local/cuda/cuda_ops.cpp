@@ -37,6 +37,8 @@ class CudaOps final : public Ops {
     if (const char* e = std::getenv("ASSAY_CUDA_FLASH_PREFILL"); e && (*e == '0' || *e == '1'))
       opt_.flash_prefill = *e == '1';
     if (const char* e = std::getenv("ASSAY_CUDA_GRAPHS"); e && (*e == '0' || *e == '1')) opt_.graphs = *e == '1';
+    if (const char* e = std::getenv("ASSAY_CUDA_Q8_GEMV"); e && (*e == '0' || *e == '1')) opt_.q8_gemv = *e == '1';
+    if (opt_.f32_compute) opt_.q8_gemv = false;
     int n = 0;
     CU(cudaGetDeviceCount(&n));
     ASSAY_CHECK_MSG(o.device >= 0 && o.device < n, "CudaOps: no such CUDA device");
@@ -44,7 +46,7 @@ class CudaOps final : public Ops {
     cudaDeviceProp prop{};
     CU(cudaGetDeviceProperties(&prop, o.device));
     // The name is part of a model's cache identity: f32 compute gives other numbers.
-    name_ = std::string("cuda:") + prop.name + (o.f32_compute ? " f32" : "");
+    name_ = std::string("cuda:") + prop.name + (o.f32_compute ? " f32" : "") + (opt_.q8_gemv ? " q8" : "");
     sm_count_ = prop.multiProcessorCount;
     smem_optin_ = prop.sharedMemPerBlockOptin;
     CU(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
@@ -68,6 +70,7 @@ class CudaOps final : public Ops {
     cudaFree(wtile_);
     cudaFree(xbf_);
     cudaFree(xpack_);
+    cudaFree(act_);
     for (void* b : {kvb_, qb_, s_, p_, part_, sample_scr_}) cudaFree(b);
     cudaFree(lp_dev_);
     cudaFreeHost(lp_host_);
@@ -526,6 +529,13 @@ class CudaOps final : public Ops {
 
   void gemv(const float* x, int64_t n_tokens, const TensorRef& w, const float* bias, float* out,
             int64_t xs, int64_t os) {
+    if (opt_.q8_gemv && cuda::gemv_q8_usable(w.type, w.data, w.row_bytes, w.ne0)) {
+      void* act = scratch(&act_, &act_cap_, static_cast<size_t>(cuda::act_q8k_row_bytes(w.ne0) * n_tokens));
+      cuda::launch_quantize_q8k(x, xs, n_tokens, w.ne0, act, stream_);
+      cuda::launch_gemv_q8(w.type, w.data, w.row_bytes, w.ne0, w.ne1, act, static_cast<int>(n_tokens), bias, out,
+                           os, stream_);
+      return;
+    }
     // The kernel reads activations as float4: repack rows that are not 16-byte aligned.
     if (xs % 4 != 0 || (reinterpret_cast<uintptr_t>(x) & 15) != 0) {
       const int64_t packed = (w.ne0 + 3) & ~int64_t{3};
@@ -652,6 +662,8 @@ class CudaOps final : public Ops {
   size_t xbf_cap_ = 0;
   void* xpack_ = nullptr;
   size_t xpack_cap_ = 0;
+  void* act_ = nullptr;  // 8-bit activations of the q8_gemv path
+  size_t act_cap_ = 0;
   void *kvb_ = nullptr, *qb_ = nullptr, *s_ = nullptr, *p_ = nullptr;
   size_t kvb_cap_ = 0, qb_cap_ = 0, s_cap_ = 0, p_cap_ = 0;
   void* part_ = nullptr;

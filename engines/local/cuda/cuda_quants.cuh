@@ -303,6 +303,24 @@ __host__ __device__ __forceinline__ int byte_of3(uint32_t s0, uint32_t s1, uint3
   return static_cast<int>((w >> (8 * (k & 3))) & 0xFF);
 }
 
+// scale_min_k4 for sub-blocks j = 2 c4 and 2 c4 + 1, from the 12 scale bytes of a Q4_K/Q5_K
+// block loaded as three words.
+__host__ __device__ __forceinline__ void k4_pair_scales(uint32_t s0, uint32_t s1, uint32_t s2, int c4, int* sc0,
+                                                        int* mn0, int* sc1, int* mn1) {
+  const int j = 2 * c4;
+  if (c4 < 2) {
+    *sc0 = byte_of3(s0, s1, s2, j) & 63;
+    *mn0 = byte_of3(s0, s1, s2, j + 4) & 63;
+    *sc1 = byte_of3(s0, s1, s2, j + 1) & 63;
+    *mn1 = byte_of3(s0, s1, s2, j + 5) & 63;
+  } else {
+    *sc0 = (byte_of3(s0, s1, s2, j + 4) & 0xF) | ((byte_of3(s0, s1, s2, j - 4) >> 6) << 4);
+    *mn0 = (byte_of3(s0, s1, s2, j + 4) >> 4) | ((byte_of3(s0, s1, s2, j) >> 6) << 4);
+    *sc1 = (byte_of3(s0, s1, s2, j + 5) & 0xF) | ((byte_of3(s0, s1, s2, j - 3) >> 6) << 4);
+    *mn1 = (byte_of3(s0, s1, s2, j + 5) >> 4) | ((byte_of3(s0, s1, s2, j + 1) >> 6) << 4);
+  }
+}
+
 // acc[r][t] += sum over step i's 32 values of row wr[r] times x[t * xs + position].
 // Rows must be 16-byte aligned (blocks are 144 bytes), as must x rows (xs % 4 == 0).
 template <int R, int NT>
@@ -323,21 +341,8 @@ __host__ __device__ __forceinline__ void q4k_wide_step(const uint8_t* const* wr,
     const uint32_t s2 = ldg(reinterpret_cast<const uint32_t*>(b + 12));
     const float d = __half2float(__ushort_as_half(static_cast<unsigned short>(dm & 0xFFFF)));
     const float dmin = __half2float(__ushort_as_half(static_cast<unsigned short>(dm >> 16)));
-    // scale_min_k4 for j = 2 c4 and 2 c4 + 1 on the 12 scale bytes.
     int sc0, mn0, sc1, mn1;
-    if (c4 < 2) {
-      const int j = 2 * c4;
-      sc0 = byte_of3(s0, s1, s2, j) & 63;
-      mn0 = byte_of3(s0, s1, s2, j + 4) & 63;
-      sc1 = byte_of3(s0, s1, s2, j + 1) & 63;
-      mn1 = byte_of3(s0, s1, s2, j + 5) & 63;
-    } else {
-      const int j = 2 * c4;
-      sc0 = (byte_of3(s0, s1, s2, j + 4) & 0xF) | ((byte_of3(s0, s1, s2, j - 4) >> 6) << 4);
-      mn0 = (byte_of3(s0, s1, s2, j + 4) >> 4) | ((byte_of3(s0, s1, s2, j) >> 6) << 4);
-      sc1 = (byte_of3(s0, s1, s2, j + 5) & 0xF) | ((byte_of3(s0, s1, s2, j - 3) >> 6) << 4);
-      mn1 = (byte_of3(s0, s1, s2, j + 5) >> 4) | ((byte_of3(s0, s1, s2, j + 1) >> 6) << 4);
-    }
+    k4_pair_scales(s0, s1, s2, c4, &sc0, &mn0, &sc1, &mn1);
     d1[r] = d * sc0;
     m1[r] = dmin * mn0;
     d2[r] = d * sc1;

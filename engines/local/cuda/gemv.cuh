@@ -115,6 +115,23 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const uint8_t* w, siz
   warp_store<kRows, NT>(acc, lane, row0, ne1, bias, out, os);
 }
 
+// The body of the step-wise GEMV kernels: warp w of the block takes kRows output rows, its lanes
+// take the row's steps round robin (step(wr, i, acc) adds step i of every row), and the lanes'
+// sums are stored.
+template <int NT, int kRows, int kUnroll, int kWarps, class Step>
+__device__ __forceinline__ void gemv_warp_steps(const uint8_t* w, size_t row_bytes, int64_t ne1, int64_t steps,
+                                                const float* bias, float* out, int64_t os, Step step) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32) * kRows;
+  if (row0 >= ne1) return;
+  const uint8_t* wr[kRows];
+  float acc[kRows][NT];
+  gemv_warp_setup<kRows, NT>(w, row_bytes, ne1, row0, wr, acc);
+#pragma unroll kUnroll
+  for (int64_t i = lane; i < steps; i += 32) step(wr, i, acc);
+  warp_store<kRows, NT>(acc, lane, row0, ne1, bias, out, os);
+}
+
 // Q4_K through Q4KWide (cuda_quants.cuh): a warp per kRows rows (4 in the engine), lanes over
 // 32-value steps.
 template <int NT, int kRows, int kUnroll, int kWarps>
@@ -123,16 +140,9 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_q4k_kernel(const uint8_t* w,
                                                                const float* x, int64_t xs,
                                                                const float* bias, float* out,
                                                                int64_t os) {
-  const int lane = threadIdx.x & 31;
-  const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32) * kRows;
-  if (row0 >= ne1) return;
-  const uint8_t* wr[kRows];
-  float acc[kRows][NT];
-  gemv_warp_setup<kRows, NT>(w, row_bytes, ne1, row0, wr, acc);
-  const int64_t steps = ne0 / 256 * Q4KWide::kStepsPerBlock;
-#pragma unroll kUnroll
-  for (int64_t i = lane; i < steps; i += 32) q4k_wide_step<kRows, NT>(wr, i, x, xs, acc);
-  warp_store<kRows, NT>(acc, lane, row0, ne1, bias, out, os);
+  gemv_warp_steps<NT, kRows, kUnroll, kWarps>(
+      w, row_bytes, ne1, ne0 / 256 * Q4KWide::kStepsPerBlock, bias, out, os,
+      [&](const uint8_t* const* wr, int64_t i, float (*acc)[NT]) { q4k_wide_step<kRows, NT>(wr, i, x, xs, acc); });
 }
 
 template <class T>

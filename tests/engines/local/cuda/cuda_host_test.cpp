@@ -21,6 +21,7 @@
 #include "engines/local/cuda/cuda_quants.cuh"
 #include "engines/local/cuda/cuda_sampling.cuh"
 #include "engines/local/cuda/flash_prefill.cuh"
+#include "engines/local/cuda/gemv_q8.cuh"
 #include "tests/engines/local/cpu/cpu_test_util.h"
 
 namespace assay {
@@ -113,14 +114,14 @@ TEST(CudaDecodersOnHost, EveryChunkIsTheDequantizedValueBitForBit) {
   }
 }
 
-// A warp's GEMV over 4 rows, lane by lane as gemv_q4k_kernel runs it; returns per row and token
-// the lane partials summed in the warp's butterfly order.
-template <int NT>
-void q4k_warp(const uint8_t* const* rows, int64_t k, const float* x, int64_t xs, float out[4][NT]) {
-  const int64_t steps = k / 256 * cuda::Q4KWide::kStepsPerBlock;
+// A warp's step-wise GEMV over 4 rows: step(i, acc) for every step i, each lane taking steps
+// round robin as the kernels do; returns per row and token the lane partials summed in the warp's
+// butterfly order.
+template <int NT, class Step>
+void warp_steps(int64_t steps, float out[4][NT], Step step) {
   float part[32][4][NT] = {};
   for (int lane = 0; lane < 32; ++lane)
-    for (int64_t i = lane; i < steps; i += 32) cuda::q4k_wide_step<4, NT>(rows, i, x, xs, part[lane]);
+    for (int64_t i = lane; i < steps; i += 32) step(i, part[lane]);
   for (int o = 16; o > 0; o >>= 1) {
     float next[32][4][NT];
     for (int lane = 0; lane < 32; ++lane)
@@ -129,6 +130,13 @@ void q4k_warp(const uint8_t* const* rows, int64_t k, const float* x, int64_t xs,
     std::memcpy(part, next, sizeof(part));
   }
   std::memcpy(out, part[0], sizeof(float) * 4 * NT);
+}
+
+// gemv_q4k_kernel's warp.
+template <int NT>
+void q4k_warp(const uint8_t* const* rows, int64_t k, const float* x, int64_t xs, float out[4][NT]) {
+  warp_steps<NT>(k / 256 * cuda::Q4KWide::kStepsPerBlock, out,
+                 [&](int64_t i, float (*acc)[NT]) { cuda::q4k_wide_step<4, NT>(rows, i, x, xs, acc); });
 }
 
 // One-hot activations: each step's result is exactly one dequantized value (or 0), so the warp's
@@ -177,6 +185,161 @@ TEST(CudaDecodersOnHost, Q4KWideStepsGiveTheDotProductForEveryToken) {
         mag += std::abs(static_cast<double>(ref[static_cast<size_t>(i)]) * x[static_cast<size_t>(t * xs + i)]);
       }
       EXPECT_NEAR(out[r][t], dot, 1e-6 * mag) << "row " << r << " token " << t;
+    }
+  }
+}
+
+// ---- 8-bit-activation GEMV (gemv_q8.cuh): the quantizer's lanes and the dp4a lane steps ----
+
+// quantize_q8k_kernel's arithmetic for tokens [0, nt) of x, warp by warp: the block's amax (a
+// warp max: order-free), each lane's 8 quants, each pair of lanes' sum.
+std::vector<uint8_t> quantize_q8k_as_the_kernel(const float* x, int64_t xs, int nt, int64_t k) {
+  const int64_t as = cuda::ActQ8KRow::bytes(k);
+  std::vector<uint8_t> out(static_cast<size_t>(as * nt), 0);
+  for (int t = 0; t < nt; ++t) {
+    uint8_t* a = out.data() + t * as;
+    for (int64_t blk = 0; blk < k / 256; ++blk) {
+      const float* xb = x + t * xs + blk * 256;
+      float amax = 0.0f;
+      for (int j = 0; j < 256; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
+      float d, id;
+      cuda::q8k_scales(amax, &d, &id);
+      int lane_sum[32];
+      for (int lane = 0; lane < 32; ++lane)
+        lane_sum[lane] = cuda::q8k_quantize8(xb + 8 * lane, id, reinterpret_cast<int8_t*>(a + blk * 256 + 8 * lane));
+      for (int g = 0; g < 16; ++g) {
+        const auto s = static_cast<int16_t>(lane_sum[2 * g] + lane_sum[2 * g + 1]);
+        std::memcpy(a + cuda::ActQ8KRow::bsums_offset(k) + 2 * (blk * 16 + g), &s, 2);
+      }
+      std::memcpy(a + cuda::ActQ8KRow::d_offset(k) + 4 * blk, &d, 4);
+    }
+  }
+  return out;
+}
+
+// The CPU backend's ActQ8K of the same rows, moved into the device layout.
+std::vector<uint8_t> cpu_act_q8k_rows(const float* x, int64_t xs, int nt, int64_t k) {
+  const int64_t as = cuda::ActQ8KRow::bytes(k);
+  std::vector<uint8_t> out(static_cast<size_t>(as * nt), 0);
+  std::vector<ActQ8K> blocks(static_cast<size_t>(k / 256));
+  for (int t = 0; t < nt; ++t) {
+    quantize_act_q8k_scalar(x + t * xs, blocks.data(), k);
+    uint8_t* a = out.data() + t * as;
+    for (int64_t b = 0; b < k / 256; ++b) {
+      std::memcpy(a + 256 * b, blocks[b].qs, 256);
+      std::memcpy(a + cuda::ActQ8KRow::d_offset(k) + 4 * b, &blocks[b].d, 4);
+      std::memcpy(a + cuda::ActQ8KRow::bsums_offset(k) + 32 * b, blocks[b].bsums, 32);
+    }
+  }
+  return out;
+}
+
+TEST(Q8GemvOnHost, QuantizerLanesGiveTheCpuActivationBytes) {
+  const int64_t k = 1024, xs = k + 8;
+  const int nt = 3;
+  auto x = random_floats(static_cast<size_t>(nt * xs), 41, -3.0f, 3.0f);
+  // Token 1: a block of zeros (scale 0) and a block whose products land on .5 exactly (amax 127:
+  // d = 1, so x = m + 0.5 must round to even, as nearbyint does on the CPU).
+  std::fill(x.begin() + xs, x.begin() + xs + 256, 0.0f);
+  for (int j = 0; j < 256; ++j) x[static_cast<size_t>(xs + 256 + j)] = j == 7 ? 127.0f : static_cast<float>(j % 50 - 25) + 0.5f;
+  const auto got = quantize_q8k_as_the_kernel(x.data(), xs, nt, k);
+  const auto want = cpu_act_q8k_rows(x.data(), xs, nt, k);
+  const int64_t used = cuda::ActQ8KRow::bsums_offset(k) + 2 * (k / 16);
+  ASSERT_EQ(cuda::ActQ8KRow::bytes(k) % 16, 0);
+  for (int t = 0; t < nt; ++t)
+    for (int64_t i = 0; i < used; ++i)
+      ASSERT_EQ(got[static_cast<size_t>(t * cuda::ActQ8KRow::bytes(k) + i)],
+                want[static_cast<size_t>(t * cuda::ActQ8KRow::bytes(k) + i)])
+          << "token " << t << " byte " << i;
+  // The ties went to even: 0.5 -> 0, 1.5 -> 2, -0.5 -> -0, -1.5 -> -2.
+  const auto* q = reinterpret_cast<const int8_t*>(got.data() + cuda::ActQ8KRow::bytes(k) + 256);
+  EXPECT_EQ(q[25], 0);   // 0.5
+  EXPECT_EQ(q[26], 2);   // 1.5
+  EXPECT_EQ(q[24], 0);   // -0.5
+  EXPECT_EQ(q[23], -2);  // -1.5
+}
+
+// A warp's 8-bit-activation GEMV over 4 rows, lane by lane as gemv_q8_kernel runs it.
+template <class S, int NT>
+void q8_warp(const uint8_t* const* rows, int64_t k, const uint8_t* act, float out[4][NT]) {
+  warp_steps<NT>(k / 256 * 8, out, [&](int64_t i, float (*acc)[NT]) {
+    S::template step<4, NT>(rows, i, act, cuda::ActQ8KRow::bytes(k), k, acc);
+  });
+}
+
+template <int NT>
+void q8_warp_for(GgmlType type, const uint8_t* const* rows, int64_t k, const uint8_t* act, float out[4][NT]) {
+  const bool ok = ASSAY_CUDA_Q8_DISPATCH(type, q8_warp<S, NT>(rows, k, act, out));
+  ASSERT_TRUE(ok) << tname(type);
+}
+
+// Several tokens, quantized weights and random bytes, a row of 9 blocks (72 steps: lanes with
+// 2 and 3 steps): the warp's sums against CpuOps' integer kernels on the same activations, to
+// float rounding of the sums over blocks (1e-5 of the sum of |w x|; a value read at the wrong
+// position or with the wrong scale is off by far more).
+TEST(Q8GemvOnHost, LaneStepsGiveTheCpuBackendsDotProducts) {
+  constexpr int NT = 3;
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    for (int64_t k : {1024, 2304}) {
+      for (bool random : {false, true}) {
+        const auto w = make_weights(type, 4, k, 51);
+        const std::vector<uint8_t> data = random ? random_blocks(type, 4 * k / 256, 52) : w.data;
+        const uint8_t* rows[4] = {data.data(), data.data() + w.row_bytes, data.data() + 2 * w.row_bytes,
+                                  data.data() + 3 * w.row_bytes};
+        const int64_t xs = k + 4;
+        const auto x = random_floats(static_cast<size_t>(NT * xs), 53, -2.0f, 2.0f);
+        const auto act = quantize_q8k_as_the_kernel(x.data(), xs, NT, k);
+        float got[4][NT];
+        q8_warp_for<NT>(type, rows, k, act.data(), got);
+        std::vector<float> want(static_cast<size_t>(NT * 4));
+        CpuOps cpu;
+        cpu.matmul(x.data(), NT, TensorRef{data.data(), type, k, 4, w.row_bytes}, nullptr, want.data(), xs, 4);
+        std::vector<float> deq(static_cast<size_t>(k));
+        for (int r = 0; r < 4; ++r) {
+          dequantize_row(type, rows[r], deq.data(), k);
+          for (int t = 0; t < NT; ++t) {
+            double mag = 0.0;
+            for (int64_t i = 0; i < k; ++i) mag += std::abs(static_cast<double>(deq[i]) * x[static_cast<size_t>(t * xs + i)]);
+            EXPECT_NEAR(got[r][t], want[static_cast<size_t>(t * 4 + r)], 1e-5 * mag)
+                << tname(type) << " k=" << k << (random ? " random blocks" : "") << " row " << r << " token " << t;
+          }
+        }
+      }
+    }
+  }
+}
+
+// One-hot activations: the result is one weight value times the token's scale, so every position
+// must map to its quant, scale (and min) exactly as the CPU backend reads it.
+TEST(Q8GemvOnHost, LaneStepsReadEveryPositionAsTheCpuBackend) {
+  const int64_t k = 512;
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    const auto w = make_weights(type, 4, k, 61);
+    const uint8_t* rows[4] = {w.row(0), w.row(1), w.row(2), w.row(3)};
+    std::vector<float> x(static_cast<size_t>(k), 0.0f), want(4);
+    std::vector<float> deq(static_cast<size_t>(4 * k));
+    float row_max[4] = {};
+    for (int r = 0; r < 4; ++r) {
+      dequantize_row(type, rows[r], deq.data() + r * k, k);
+      for (int64_t i = 0; i < k; ++i) row_max[r] = std::max(row_max[r], std::abs(deq[static_cast<size_t>(r * k + i)]));
+    }
+    CpuOps cpu;
+    for (int64_t p = 0; p < k; ++p) {
+      x[static_cast<size_t>(p)] = 0.75f;
+      const auto act = quantize_q8k_as_the_kernel(x.data(), k, 1, k);
+      float got[4][1];
+      q8_warp_for<1>(type, rows, k, act.data(), got);
+      cpu.matmul(x.data(), 1, TensorRef{w.data.data(), type, k, 4, w.row_bytes}, nullptr, want.data(), k, 4);
+      x[static_cast<size_t>(p)] = 0.0f;
+      for (int r = 0; r < 4; ++r) {
+        // d * sum - dmin * corr may cancel: rounding relative to the row's largest value.
+        const float tol = 1e-6f * row_max[r];
+        ASSERT_NEAR(got[r][0], want[static_cast<size_t>(r)], tol) << tname(type) << " row " << r << " position " << p;
+        // and not by accident: the CPU's value is the dequantized weight times 0.75 (0.75
+        // quantizes exactly: to 127 at scale 0.75 / 127).
+        ASSERT_NEAR(want[static_cast<size_t>(r)], 0.75f * deq[static_cast<size_t>(r * k + p)], 4 * tol)
+            << tname(type) << " row " << r << " position " << p;
+      }
     }
   }
 }

@@ -185,6 +185,59 @@ TEST_F(CudaOpsTest, MatmulEveryTypeBothPathsMatchesDoubleReference) {
   }
 }
 
+// q8_gemv: K-quant GEMVs on 8-bit activations give CpuOps' default (integer-kernel) results: the
+// same activation quants and integer sums per block, only the float sums over blocks in another
+// order. The float GEMV's results differ from both by the activation rounding, which shows that
+// the option took the other path.
+TEST_F(CudaOpsTest, Q8GemvMatchesCpuIntegerKernels) {
+  unsetenv("ASSAY_CUDA_Q8_GEMV");  // it would override both backends' options
+  CudaOpsOptions o;
+  o.q8_gemv = true;
+  auto q8 = make_cuda_ops(o);
+  EXPECT_NE(q8->name().find(" q8"), std::string_view::npos) << q8->name();
+  CpuOps cpu_int{CpuOpsOptions{2, true}};
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    const int64_t k = 2304, n = 37;  // 9 blocks per row; 37 rows: a partial last warp and block
+    const auto w = make_weights(type, n, k, 71);
+    const TensorRef hw{w.data.data(), type, k, n, w.row_bytes};
+    const TensorRef gw{dev(w.data), type, k, n, w.row_bytes};
+    const auto bias = random_floats(n, 72);
+    float* gbias = dev(bias);
+    for (int64_t n_tok : {1, 2, 3, 4}) {
+      for (bool strided : {false, true}) {
+        const int64_t xs = strided ? k + 3 : k, os = strided ? n + 7 : n;
+        const auto x = random_floats(n_tok * xs, 73 + n_tok, -2.0f, 2.0f);
+        float* gx = dev(x);
+        float* out = dev_nan(n_tok * os);
+        const float* b = strided ? gbias : nullptr;
+        q8->matmul(gx, n_tok, gw, b, out, xs, os);
+        const auto got = down(out, n_tok * os);
+        std::vector<float> want(n_tok * os, kNaN);
+        cpu_int.matmul(x.data(), n_tok, hw, strided ? bias.data() : nullptr, want.data(), xs, os);
+        float* fout = dev_nan(n_tok * os);
+        gpu_->matmul(gx, n_tok, gw, b, fout, xs, os);
+        const auto flt = down(fout, n_tok * os);
+        const std::string what = tname(type) + " n_tok=" + std::to_string(n_tok) + (strided ? " strided" : "");
+        float scale = 0.0f, max_diff = 0.0f, max_flt_diff = 0.0f;
+        for (int64_t t = 0; t < n_tok; ++t)
+          for (int64_t j = 0; j < n; ++j) scale = std::max(scale, std::abs(want[t * os + j]));
+        for (int64_t t = 0; t < n_tok; ++t) {
+          for (int64_t j = 0; j < n; ++j) {
+            ASSERT_TRUE(std::isfinite(got[t * os + j])) << what << ": token " << t << " row " << j << " not written";
+            max_diff = std::max(max_diff, std::abs(got[t * os + j] - want[t * os + j]));
+            max_flt_diff = std::max(max_flt_diff, std::abs(flt[t * os + j] - want[t * os + j]));
+          }
+          if (strided) {
+            ASSERT_TRUE(std::isnan(got[t * os + n])) << what << ": wrote into the out stride gap";
+          }
+        }
+        EXPECT_LE(max_diff, 2e-5f * scale) << what;
+        EXPECT_GT(max_flt_diff, 10 * max_diff) << what << ": the float GEMV is as close; was q8 used?";
+      }
+    }
+  }
+}
+
 TEST_F(CudaOpsTest, RmsNormMatchesCpu) {
   for (int64_t n : {4096, 13}) {
     const int64_t rows = 7;
