@@ -357,6 +357,13 @@ int dump_logits(const std::string& dir, const std::string& tokens_path, const st
   return 0;
 }
 
+// The weight types CudaOpsOptions::q8_gemv serves (gemv_q8.cuh).
+bool has_q8_gemv(assay::GgmlType t) {
+  using assay::GgmlType;
+  return t == GgmlType::Q4_0 || t == GgmlType::Q4_1 || t == GgmlType::Q8_0 || t == GgmlType::Q4_K ||
+         t == GgmlType::Q5_K || t == GgmlType::Q6_K;
+}
+
 int main(int argc, char** argv) {
   using namespace assay;
   if ((argc == 5 || argc == 6) && std::string(argv[1]) == "--logits")
@@ -381,6 +388,9 @@ int main(int argc, char** argv) {
         else if (t == "Q4_K") types.push_back(GgmlType::Q4_K);
         else if (t == "Q8_0") types.push_back(GgmlType::Q8_0);
         else if (t == "Q6_K") types.push_back(GgmlType::Q6_K);
+        else if (t == "Q5_K") types.push_back(GgmlType::Q5_K);
+        else if (t == "Q4_0") types.push_back(GgmlType::Q4_0);
+        else if (t == "Q4_1") types.push_back(GgmlType::Q4_1);
         else { std::fprintf(stderr, "unknown type %s\n", t.c_str()); return 2; }
         if (c == std::string::npos) break;
         p = c + 1;
@@ -414,6 +424,14 @@ int main(int argc, char** argv) {
     };
     // The parts on their own: one FFN-up-sized GEMV (kernel efficiency without launch gaps).
     {
+      // A real input: the comparisons below of other kernels against this one mean nothing on
+      // zeros (or on what the last type's model left in reused memory).
+      {
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        std::vector<float> xh(static_cast<size_t>(shape.n_embd));
+        for (auto& v : xh) v = nd(rng);
+        ops->upload(m.xn, xh.data(), xh.size() * 4);
+      }
       const auto& w = m.layers[0].up;
       for (int i = 0; i < 3; ++i) ops->matmul(m.xn, 1, w, nullptr, m.u);
       ops->synchronize();
@@ -432,7 +450,7 @@ int main(int argc, char** argv) {
       for (const auto& v : time_gemv_variants(t, w.data, w.row_bytes, w.ne0, w.ne1, m.xn, m.g, m.u, reps))
         std::printf("    %-40s %10.1f us     %5.1f%% of copy bandwidth  max |diff| %.1e\n", v.shape.c_str(), v.us,
                     100.0 * b / (v.us * 1e-6) / 1e9 / bw, v.max_abs_diff);
-      if (t == GgmlType::Q4_K || t == GgmlType::Q5_K || t == GgmlType::Q6_K) {
+      if (has_q8_gemv(t)) {
         // The same GEMV on 8-bit activations (CudaOpsOptions::q8_gemv: quantize, then dp4a),
         // timed with its quantize step; its difference from the float GEMV is the activation
         // rounding (about 1e-2 of the largest output).
@@ -517,21 +535,26 @@ int main(int argc, char** argv) {
                   static_cast<long long>(st.launched), static_cast<long long>(st.instantiated),
                   static_cast<long long>(st.dropped));
     }
-    if (t == GgmlType::Q4_K || t == GgmlType::Q5_K || t == GgmlType::Q6_K) {
-      // Decode on 8-bit activations (q8_gemv), as plain ops and as CUDA graphs; one step beside
-      // the float GEMV's at the same position: the activation rounding moves the logits a little.
+    if (has_q8_gemv(t)) {
+      // Decode on 8-bit activations (q8_gemv), as plain ops and as CUDA graphs. After two warm-up
+      // steps (the activation buffer grows, the graph is made), one step beside the float GEMV's
+      // at the same position: the activation rounding moves the logits a little. The graph
+      // counts show whether the timed steps were graphs.
       for (bool with_graphs : {false, true}) {
         CudaOpsOptions qo;
         qo.q8_gemv = true;
         qo.graphs = with_graphs;
         auto qops = make_cuda_ops(qo);
-        std::vector<float> flt_logits(static_cast<size_t>(shape.n_vocab)), q8_logits(flt_logits.size());
-        const int32_t t_flt = m.forward({tok}, static_cast<int32_t>(next_pos));
-        ops->download(flt_logits.data(), m.logits, flt_logits.size() * 4);
         m.ops = qops.get();
         m.graphs = with_graphs;
+        for (int i = 0; i < 2; ++i) tok = m.forward({tok}, static_cast<int32_t>(next_pos++));
+        std::vector<float> flt_logits(static_cast<size_t>(shape.n_vocab)), q8_logits(flt_logits.size());
         const int32_t t_q8 = m.forward({tok}, static_cast<int32_t>(next_pos));
         qops->download(q8_logits.data(), m.logits, q8_logits.size() * 4);
+        m.ops = ops.get();
+        m.graphs = false;
+        const int32_t t_flt = m.forward({tok}, static_cast<int32_t>(next_pos));
+        ops->download(flt_logits.data(), m.logits, flt_logits.size() * 4);
         float max_diff = 0, max_abs = 0;
         for (size_t i = 0; i < flt_logits.size(); ++i) {
           max_diff = std::max(max_diff, std::abs(flt_logits[i] - q8_logits[i]));
@@ -539,18 +562,24 @@ int main(int argc, char** argv) {
         }
         tok = t_q8;
         ++next_pos;
-        tok = m.forward({tok}, static_cast<int32_t>(next_pos++));  // warm (a graph: instantiate)
+        m.ops = qops.get();
+        m.graphs = with_graphs;
         const double q0 = now_s();
         for (int64_t i = 0; i < decode_steps; ++i) tok = m.forward({tok}, static_cast<int32_t>(next_pos++));
         const double qt = (now_s() - q0) / decode_steps;
         m.ops = ops.get();
         m.graphs = false;
+        const CudaGraphStats st = cuda_graph_stats(*qops);
         std::printf("%-44s %10.1f tok/s  %6.2f ms/tok  %5.1f%% of copy bandwidth, %.2fx plain float; same token %s, "
-                    "max |logit diff| %.1e of %.1e\n",
+                    "max |logit diff| %.1e of %.1e%s\n",
                     (std::string("  8-bit activations") + (with_graphs ? " + graphs" : "") + " (ctx " +
                      std::to_string(decode_ctx) + ")").c_str(),
                     1.0 / qt, qt * 1e3, 100.0 * wbytes / qt / 1e9 / bw, dt / qt, t_flt == t_q8 ? "yes" : "no",
-                    max_diff, max_abs);
+                    max_diff, max_abs,
+                    with_graphs ? ("; " + std::to_string(st.launched) + " graphs launched, " +
+                                   std::to_string(st.instantiated) + " instantiated, " + std::to_string(st.dropped) +
+                                   " dropped").c_str()
+                                : "");
       }
     }
     {  // Where a decode step goes: 4 more steps with every op timed alone (ProfiledOps).

@@ -66,7 +66,7 @@ template <class S, int R, int U, int W>
 GemvVariantTiming time_q8_shape(const void* w, size_t row_bytes, int64_t ne0, int64_t ne1, const uint8_t* act,
                                 float* out, const std::vector<float>& ref, int reps, bool engine) {
   const auto* wb = static_cast<const uint8_t*>(w);
-  const int64_t as = cuda::ActQ8KRow::bytes(ne0);
+  const int64_t as = S::kActK ? cuda::ActQ8KRow::bytes(ne0) : cuda::ActQ8Row::bytes(ne0);
   return time_launch(
       shape_name(R, U, W, engine),
       [&] { cuda::launch_gemv_q8_shape<S, 1, R, U, W>(wb, row_bytes, ne0, ne1, act, as, nullptr, out, ne1, nullptr); },
@@ -124,8 +124,8 @@ std::vector<GemvVariantTiming> time_gemv_q8_variants(GgmlType type, const void* 
   std::vector<float> ref(static_cast<size_t>(ne1));
   cudaMemcpy(ref.data(), ref_d, sizeof(float) * ne1, cudaMemcpyDeviceToHost);
   void* act = nullptr;
-  if (cudaMalloc(&act, static_cast<size_t>(cuda::act_q8k_row_bytes(ne0))) != cudaSuccess) return r;
-  cuda::launch_quantize_q8k(x, ne0, 1, ne0, act, nullptr);
+  if (cudaMalloc(&act, static_cast<size_t>(cuda::act_q8_row_bytes(type, ne0))) != cudaSuccess) return r;
+  cuda::launch_quantize_act(type, x, ne0, 1, ne0, act, nullptr);
   const auto* a = static_cast<const uint8_t*>(act);
   const bool ok = ASSAY_CUDA_Q8_DISPATCH(type, {
     r.push_back(time_q8_shape<S, 4, 2, 4>(w, row_bytes, ne0, ne1, a, out, ref, reps, true));

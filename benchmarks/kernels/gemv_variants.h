@@ -24,7 +24,7 @@ std::vector<GemvVariantTiming> time_gemv_variants(GgmlType type, const void* w, 
                                                   int64_t ne1, const float* x, float* out, const float* ref,
                                                   int reps);
 
-// The 8-bit-activation GEMV (gemv_q8.cuh) in other shapes, for Q4_K, Q5_K and Q6_K weights: x is
+// The 8-bit-activation GEMV (gemv_q8.cuh) in other shapes, for the quantized types: x is
 // quantized once, then each shape's kernel alone is timed; ref holds the engine's q8_gemv result.
 std::vector<GemvVariantTiming> time_gemv_q8_variants(GgmlType type, const void* w, size_t row_bytes, int64_t ne0,
                                                      int64_t ne1, const float* x, float* out, const float* ref,

@@ -106,16 +106,19 @@ void launch_token_logprobs(const float* logits, int64_t n_rows, int64_t n_vocab,
 void launch_gemv(GgmlType type, const void* w, size_t row_bytes, int64_t ne0, int64_t ne1,
                  const float* x, int64_t x_stride, int n_tokens, const float* bias, float* out,
                  int64_t out_stride, void* stream);
-// The same on 8-bit activations (gemv_q8.cuh; CudaOpsOptions::q8_gemv) for Q4_K, Q5_K and Q6_K
-// weights whose rows are a whole number of blocks, aligned as the kernels read them.
+// The same on 8-bit activations (gemv_q8.cuh; CudaOpsOptions::q8_gemv) for Q4_0, Q4_1, Q8_0,
+// Q4_K, Q5_K and Q6_K weights whose rows are a whole number of blocks, aligned as the kernels
+// read them.
 bool gemv_q8_usable(GgmlType type, const void* w, size_t row_bytes, int64_t ne0);
-// Bytes of one token's quantized activations (k values), the stride launch_quantize_q8k writes.
-int64_t act_q8k_row_bytes(int64_t k);
-// x [n_tokens, k] f32 (row stride x_stride) -> act [n_tokens rows of act_q8k_row_bytes(k)]: the
-// CPU backend's ActQ8K numbers (quantize_act_q8k), in the device layout.
-void launch_quantize_q8k(const float* x, int64_t x_stride, int64_t n_tokens, int64_t k, void* act,
-                         void* stream);
-// out[t, j] = w[j, :] . act[t] (+ bias[j]) for 1..4 tokens, on launch_quantize_q8k's output.
+// Bytes of one token's quantized activations (k values) for weights of `type`: the stride
+// launch_quantize_act writes and launch_gemv_q8 reads.
+int64_t act_q8_row_bytes(GgmlType type, int64_t k);
+// x [n_tokens, k] f32 (row stride x_stride) -> act [n_tokens rows of act_q8_row_bytes]: the CPU
+// backend's activation numbers for that weight type (quantize_act_q8k for K-quants,
+// quantize_act_q8 for the others), in the device layout.
+void launch_quantize_act(GgmlType type, const float* x, int64_t x_stride, int64_t n_tokens, int64_t k,
+                         void* act, void* stream);
+// out[t, j] = w[j, :] . act[t] (+ bias[j]) for 1..4 tokens, on launch_quantize_act's output.
 void launch_gemv_q8(GgmlType type, const void* w, size_t row_bytes, int64_t ne0, int64_t ne1,
                     const void* act, int n_tokens, const float* bias, float* out, int64_t out_stride,
                     void* stream);

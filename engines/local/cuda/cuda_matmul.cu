@@ -116,18 +116,44 @@ void launch_gemv(GgmlType type, const void* w, size_t row_bytes, int64_t ne0, in
 }
 
 bool gemv_q8_usable(GgmlType type, const void* w, size_t row_bytes, int64_t ne0) {
-  if (ne0 <= 0 || ne0 % 256 != 0) return false;
-  if (type == GgmlType::Q4_K || type == GgmlType::Q5_K) return aligned16(w) && row_bytes % 16 == 0;
-  if (type == GgmlType::Q6_K) return (reinterpret_cast<uintptr_t>(w) & 1) == 0 && row_bytes % 2 == 0;
-  return false;
+  const auto a = reinterpret_cast<uintptr_t>(w);
+  switch (type) {
+    case GgmlType::Q4_K: case GgmlType::Q5_K:  // 16-byte quant loads
+      return ne0 > 0 && ne0 % 256 == 0 && (a & 15) == 0 && row_bytes % 16 == 0;
+    case GgmlType::Q6_K:  // 210-byte blocks: 16-bit loads
+      return ne0 > 0 && ne0 % 256 == 0 && (a & 1) == 0 && row_bytes % 2 == 0;
+    case GgmlType::Q4_1:  // 20-byte blocks: 32-bit loads
+      return ne0 > 0 && ne0 % 32 == 0 && (a & 3) == 0 && row_bytes % 4 == 0;
+    case GgmlType::Q4_0: case GgmlType::Q8_0:  // 18 / 34-byte blocks: 16-bit loads
+      return ne0 > 0 && ne0 % 32 == 0 && (a & 1) == 0 && row_bytes % 2 == 0;
+    default:
+      return false;
+  }
 }
 
-int64_t act_q8k_row_bytes(int64_t k) { return ActQ8KRow::bytes(k); }
+int64_t act_q8_row_bytes(GgmlType type, int64_t k) {
+  int64_t r = 0;
+  const bool ok = ASSAY_CUDA_Q8_DISPATCH(type, { r = S::kActK ? ActQ8KRow::bytes(k) : ActQ8Row::bytes(k); });
+  ASSAY_CHECK_MSG(ok, "act_q8_row_bytes: no 8-bit-activation kernel for this weight type");
+  return r;
+}
 
-void launch_quantize_q8k(const float* x, int64_t xs, int64_t n_tokens, int64_t k, void* act, void* s) {
-  ASSAY_CHECK(k % 256 == 0 && n_tokens >= 1 && n_tokens <= 65535);
-  const dim3 grid(static_cast<unsigned>((k / 256 + 7) / 8), static_cast<unsigned>(n_tokens));
-  quantize_q8k_kernel<<<grid, 256, 0, st(s)>>>(x, xs, k, static_cast<uint8_t*>(act), ActQ8KRow::bytes(k));
+void launch_quantize_act(GgmlType type, const float* x, int64_t xs, int64_t n_tokens, int64_t k, void* act,
+                         void* s) {
+  ASSAY_CHECK(n_tokens >= 1 && n_tokens <= 65535);
+  auto* a = static_cast<uint8_t*>(act);
+  const bool ok = ASSAY_CUDA_Q8_DISPATCH(type, {
+    if constexpr (S::kActK) {
+      ASSAY_CHECK(k % 256 == 0);
+      const dim3 grid(static_cast<unsigned>((k / 256 + 7) / 8), static_cast<unsigned>(n_tokens));
+      quantize_q8k_kernel<<<grid, 256, 0, st(s)>>>(x, xs, k, a, ActQ8KRow::bytes(k));
+    } else {
+      ASSAY_CHECK(k % 32 == 0);
+      const dim3 grid(static_cast<unsigned>((k / 32 + 127) / 128), static_cast<unsigned>(n_tokens));
+      quantize_q8_kernel<<<grid, 128, 0, st(s)>>>(x, xs, k, a, ActQ8Row::bytes(k), S::kQ8_1);
+    }
+  });
+  ASSAY_CHECK_MSG(ok, "launch_quantize_act: no 8-bit-activation kernel for this weight type");
 }
 
 void launch_gemv_q8(GgmlType type, const void* w, size_t row_bytes, int64_t ne0, int64_t ne1, const void* act,
@@ -135,7 +161,7 @@ void launch_gemv_q8(GgmlType type, const void* w, size_t row_bytes, int64_t ne0,
   ASSAY_CHECK(n_tokens >= 1 && n_tokens <= 4 && gemv_q8_usable(type, w, row_bytes, ne0));
   const auto* wb = static_cast<const uint8_t*>(w);
   const auto* ab = static_cast<const uint8_t*>(act);
-  const int64_t as = ActQ8KRow::bytes(ne0);
+  const int64_t as = act_q8_row_bytes(type, ne0);
   // The engine's shape: 4 warps per block, 4 rows per warp, 2 steps unrolled
   // (benchmarks/kernels/gemv_variants.cu times others).
   const bool ok = ASSAY_CUDA_Q8_DISPATCH(type, {

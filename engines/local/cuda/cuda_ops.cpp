@@ -530,8 +530,8 @@ class CudaOps final : public Ops {
   void gemv(const float* x, int64_t n_tokens, const TensorRef& w, const float* bias, float* out,
             int64_t xs, int64_t os) {
     if (opt_.q8_gemv && cuda::gemv_q8_usable(w.type, w.data, w.row_bytes, w.ne0)) {
-      void* act = scratch(&act_, &act_cap_, static_cast<size_t>(cuda::act_q8k_row_bytes(w.ne0) * n_tokens));
-      cuda::launch_quantize_q8k(x, xs, n_tokens, w.ne0, act, stream_);
+      void* act = scratch(&act_, &act_cap_, static_cast<size_t>(cuda::act_q8_row_bytes(w.type, w.ne0) * n_tokens));
+      cuda::launch_quantize_act(w.type, x, xs, n_tokens, w.ne0, act, stream_);
       cuda::launch_gemv_q8(w.type, w.data, w.row_bytes, w.ne0, w.ne1, act, static_cast<int>(n_tokens), bias, out,
                            os, stream_);
       return;

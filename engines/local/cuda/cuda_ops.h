@@ -59,8 +59,9 @@ struct CudaOpsOptions {
   // (Ops::begin_graph) instead of ~15 launches per layer. Off until an H100/H200 check has
   // passed it (the recording only happens on a GPU); ASSAY_CUDA_GRAPHS=1/0 overrides.
   bool graphs = false;
-  // q8_gemv: matmuls of up to gemv_max_tokens tokens on Q4_K, Q5_K and Q6_K weights quantize the
-  // activations to 8 bits first (the CPU backend's ActQ8K: its default numerics, and llama.cpp's)
+  // q8_gemv: matmuls of up to gemv_max_tokens tokens on Q4_0, Q4_1, Q8_0, Q4_K, Q5_K and Q6_K
+  // weights quantize the activations to 8 bits first (the CPU backend's ActQ8/ActQ8K: its default
+  // numerics, and llama.cpp's)
   // and take integer dot products (dp4a; gemv_q8.cuh) instead of dequantizing every weight to
   // float. Off until an H100/H200 check has passed it (its lane steps are checked on the host
   // against the CPU backend); ASSAY_CUDA_Q8_GEMV=1/0 overrides. Ignored with f32_compute.

@@ -1,7 +1,8 @@
-// Decode GEMVs for K-quant weights (Q4_K, Q5_K, Q6_K) on 8-bit activations: the activations of
-// the 1-4 tokens are quantized first (ActQ8K: per 256 values an F32 scale amax / 127, int8
-// quants, and sums of 16 quants), then each lane takes integer dot products of 4 quant pairs per
-// instruction (dp4a) and scales only once per 16-32 values.
+// Decode GEMVs for quantized weights on 8-bit activations: the activations of the 1-4 tokens are
+// quantized first (for K-quants, Q4_K/Q5_K/Q6_K, ActQ8K: per 256 values an F32 scale
+// amax / 127, int8 quants and sums of 16 quants; for Q4_0/Q4_1/Q8_0, ActQ8: per 32 values an
+// F16-rounded scale, int8 quants and the block's scaled sum), then each lane takes integer dot
+// products of 4 quant pairs per instruction (dp4a) and scales only once per 16-32 values.
 //
 // Why: the float GEMV (gemv.cuh, q4k_wide_step) spends a convert, a multiply, a subtract and an
 // FMA on every 4-bit weight, so on the H200 its Q4_K GEMV was instruction-bound at 17% of copy
@@ -61,11 +62,11 @@ __host__ __device__ __forceinline__ uint32_t vsub4(uint32_t a, uint32_t b) {
 #endif
 }
 
-// A lane's 8 values of a 256-value block, quantized with the block's inverse scale id as
-// quantize_act_q8k_scalar does (round half to even); returns their sum.
-__host__ __device__ __forceinline__ int q8k_quantize8(const float* x, float id, int8_t* q) {
+// q[0..n) = x[j] * id rounded half to even (as the CPU's quantize_act_q8* do); returns their sum.
+template <int n>
+__host__ __device__ __forceinline__ int quantize_run(const float* x, float id, int8_t* q) {
   int s = 0;
-  for (int j = 0; j < 8; ++j) {
+  for (int j = 0; j < n; ++j) {
 #if defined(__CUDA_ARCH__)
     const int v = __float2int_rn(x[j] * id);
 #else
@@ -75,6 +76,36 @@ __host__ __device__ __forceinline__ int q8k_quantize8(const float* x, float id, 
     s += v;
   }
   return s;
+}
+
+// A lane's 8 values of a 256-value block, quantized with the block's inverse scale id as
+// quantize_act_q8k_scalar does; returns their sum.
+__host__ __device__ __forceinline__ int q8k_quantize8(const float* x, float id, int8_t* q) {
+  return quantize_run<8>(x, id, q);
+}
+
+// One token's ActQ8 activations (k values, k % 32 == 0): the CPU's ActQ8 numbers, as int8 quants
+// [k], F32 scales d [k / 32] (F16 values), then F32 block sums [k / 32] (d * sum(q), F16-rounded
+// for Q4_1 weights: the CPU's s8 * 8); rows 16-byte aligned.
+struct ActQ8Row {
+  __host__ __device__ static constexpr int64_t d_offset(int64_t k) { return k; }
+  __host__ __device__ static constexpr int64_t s_offset(int64_t k) { return k + 4 * (k / 32); }
+  __host__ __device__ static constexpr int64_t bytes(int64_t k) { return (s_offset(k) + 4 * (k / 32) + 15) & ~int64_t{15}; }
+};
+
+// Block b (32 values at x) of one token's ActQ8 row `a`, as quantize_act_q8_scalar makes it
+// (round half to even; q8_1: the sum term rounded to F16 as ggml's Q8_1 stores it).
+__host__ __device__ __forceinline__ void q8_quantize_block(const float* x, uint8_t* a, int64_t k, int64_t b,
+                                                           bool q8_1) {
+  float amax = 0.0f;
+  for (int j = 0; j < 32; ++j) amax = fmaxf(amax, fabsf(x[j]));
+  const float d = amax / 127.0f;
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  const int sum = quantize_run<32>(x, id, reinterpret_cast<int8_t*>(a + 32 * b));
+  const float dh = __half2float(__float2half_rn(d));
+  const float s = q8_1 ? __half2float(__float2half_rn(d * static_cast<float>(sum))) : dh * static_cast<float>(sum);
+  reinterpret_cast<float*>(a + ActQ8Row::d_offset(k))[b] = dh;
+  reinterpret_cast<float*>(a + ActQ8Row::s_offset(k))[b] = s;
 }
 
 // The block's scale from its largest magnitude, and the inverse scale (as the CPU computes both).
@@ -113,6 +144,9 @@ struct ActQ8KView {
 // 2 c4 (low) / 2 c4 + 1 (high) of qh bytes 16 hh .. 16 hh + 15 as the fifth bit.
 template <bool kFive>
 struct K45Q8 {
+  static constexpr bool kActK = true;  // ActQ8K activations
+  static constexpr bool kQ8_1 = false;
+  __host__ __device__ static constexpr int64_t steps(int64_t ne0) { return ne0 / 256 * 8; }
   static constexpr int kBytes = kFive ? 176 : 144;
   static constexpr int kQs = kFive ? 48 : 16;
   template <int R, int NT>
@@ -172,6 +206,9 @@ using Q5KQ8 = K45Q8<true>;
 // 64 hf + 32 + l0 (quarters 1, 3), qh bytes 128 + 32 hf + l0 (bits 2j, 2j + 1 for quarter j);
 // quarter j has scale scales[8 hf + l0 / 16 + 2 j]. The quants are 6-bit minus 32, signed bytes.
 struct Q6KQ8 {
+  static constexpr bool kActK = true;
+  static constexpr bool kQ8_1 = false;
+  __host__ __device__ static constexpr int64_t steps(int64_t ne0) { return ne0 / 256 * 8; }
   template <int R, int NT>
   __host__ __device__ __forceinline__ static void step(const uint8_t* const* wr, int64_t i, const uint8_t* act,
                                                        int64_t as, int64_t k, float (*acc)[NT]) {
@@ -217,6 +254,62 @@ struct Q6KQ8 {
   }
 };
 
+// Q4_0, Q4_1, Q8_0: step i is block i of the row (32 values at 32 i). Q4: the low nibbles of the
+// 16 quant bytes are values 0..15, the high nibbles 16..31; Q4_0's -8 offset and Q4_1's min go
+// through the activation block sum s: acc += d_w d_a isum + m_w s (m_w = -8 d_w for Q4_0).
+template <GgmlType kType>
+struct LegacyQ8 {
+  static constexpr bool kActK = false;  // ActQ8 activations (with Q8_1's rounded sums for Q4_1)
+  static constexpr bool kQ8_1 = kType == GgmlType::Q4_1;
+  __host__ __device__ static constexpr int64_t steps(int64_t ne0) { return ne0 / 32; }
+  static constexpr int kBytes = kType == GgmlType::Q8_0 ? 34 : (kType == GgmlType::Q4_1 ? 20 : 18);
+  template <int R, int NT>
+  __host__ __device__ __forceinline__ static void step(const uint8_t* const* wr, int64_t i, const uint8_t* act,
+                                                       int64_t as, int64_t k, float (*acc)[NT]) {
+    constexpr int kWords = kType == GgmlType::Q8_0 ? 8 : 4;
+    uint32_t q[R][kWords];
+    float d[R], m[R];
+    ASSAY_UNROLL
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* b = wr[r] + i * kBytes;
+      d[r] = __half2float(__ushort_as_half(ldg(reinterpret_cast<const unsigned short*>(b))));
+      if constexpr (kType == GgmlType::Q4_1) {
+        m[r] = __half2float(__ushort_as_half(ldg(reinterpret_cast<const unsigned short*>(b + 2))));
+        ASSAY_UNROLL
+        for (int g = 0; g < 4; ++g) q[r][g] = ldg(reinterpret_cast<const uint32_t*>(b + 4) + g);
+      } else {
+        m[r] = kType == GgmlType::Q4_0 ? -8.0f * d[r] : 0.0f;
+        ASSAY_UNROLL
+        for (int g = 0; g < kWords; ++g) q[r][g] = load_u32_a2(b + 2 + 4 * g);
+      }
+    }
+    ASSAY_UNROLL
+    for (int t = 0; t < NT; ++t) {
+      const uint8_t* a = act + t * as;
+      const uint4 a0 = ldg(reinterpret_cast<const uint4*>(a + 32 * i));
+      const uint4 a1 = ldg(reinterpret_cast<const uint4*>(a + 32 * i + 16));
+      const uint32_t aw[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+      const float da = ldg(reinterpret_cast<const float*>(a + ActQ8Row::d_offset(k)) + i);
+      const float sa = ldg(reinterpret_cast<const float*>(a + ActQ8Row::s_offset(k)) + i);
+      ASSAY_UNROLL
+      for (int r = 0; r < R; ++r) {
+        int isum = 0;
+        ASSAY_UNROLL
+        for (int g = 0; g < 4; ++g) {
+          if constexpr (kType == GgmlType::Q8_0) {
+            isum = dp4a(q[r][g], aw[g], isum);
+            isum = dp4a(q[r][g + 4], aw[g + 4], isum);
+          } else {
+            isum = dp4a(q[r][g] & 0x0F0F0F0Fu, aw[g], isum);
+            isum = dp4a((q[r][g] >> 4) & 0x0F0F0F0Fu, aw[g + 4], isum);
+          }
+        }
+        acc[r][t] += (d[r] * da) * static_cast<float>(isum) + m[r] * sa;
+      }
+    }
+  }
+};
+
 #if defined(__CUDACC__)
 // A warp per kRows output rows, lanes over the 32-value steps (as gemv_q4k_kernel), NT tokens.
 template <class S, int NT, int kRows, int kUnroll, int kWarps>
@@ -224,7 +317,7 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_q8_kernel(const uint8_t* w, 
                                                               int64_t ne1, const uint8_t* act, int64_t as,
                                                               const float* bias, float* out, int64_t os) {
   gemv_warp_steps<NT, kRows, kUnroll, kWarps>(
-      w, row_bytes, ne1, ne0 / 256 * 8, bias, out, os,
+      w, row_bytes, ne1, S::steps(ne0), bias, out, os,
       [&](const uint8_t* const* wr, int64_t i, float (*acc)[NT]) { S::template step<kRows, NT>(wr, i, act, as, ne0, acc); });
 }
 
@@ -264,17 +357,27 @@ static __global__ void __launch_bounds__(256) quantize_q8k_kernel(const float* x
   if ((lane & 1) == 0) reinterpret_cast<int16_t*>(a + ActQ8KRow::bsums_offset(k))[blk * 16 + lane / 2] = static_cast<int16_t>(s);
   if (lane == 0) reinterpret_cast<float*>(a + ActQ8KRow::d_offset(k))[blk] = d;
 }
+// One thread per 32-value block of one token (blockIdx.y).
+static __global__ void __launch_bounds__(256) quantize_q8_kernel(const float* x, int64_t xs, int64_t k, uint8_t* act,
+                                                                int64_t as, bool q8_1) {
+  const int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (b >= k / 32) return;
+  q8_quantize_block(x + blockIdx.y * xs + 32 * b, act + blockIdx.y * as, k, b, q8_1);
+}
 #endif  // __CUDACC__
 
-// Runs `body` with S bound to the step of `type` (Q4_K, Q5_K, Q6_K); false for other types.
-#define ASSAY_CUDA_Q8_DISPATCH(type, ...)                          \
-  [&]() -> bool {                                                  \
-    switch (type) {                                                \
-      case GgmlType::Q4_K: { using S = ::assay::cuda::Q4KQ8; __VA_ARGS__; return true; } \
-      case GgmlType::Q5_K: { using S = ::assay::cuda::Q5KQ8; __VA_ARGS__; return true; } \
-      case GgmlType::Q6_K: { using S = ::assay::cuda::Q6KQ8; __VA_ARGS__; return true; } \
-      default: return false;                                       \
-    }                                                              \
+// Runs `body` with S bound to the step of `type`; false for types without one.
+#define ASSAY_CUDA_Q8_DISPATCH(type, ...)                                                          \
+  [&]() -> bool {                                                                                  \
+    switch (type) {                                                                                \
+      case GgmlType::Q4_K: { using S = ::assay::cuda::Q4KQ8; __VA_ARGS__; return true; }           \
+      case GgmlType::Q5_K: { using S = ::assay::cuda::Q5KQ8; __VA_ARGS__; return true; }           \
+      case GgmlType::Q6_K: { using S = ::assay::cuda::Q6KQ8; __VA_ARGS__; return true; }           \
+      case GgmlType::Q4_0: { using S = ::assay::cuda::LegacyQ8<GgmlType::Q4_0>; __VA_ARGS__; return true; } \
+      case GgmlType::Q4_1: { using S = ::assay::cuda::LegacyQ8<GgmlType::Q4_1>; __VA_ARGS__; return true; } \
+      case GgmlType::Q8_0: { using S = ::assay::cuda::LegacyQ8<GgmlType::Q8_0>; __VA_ARGS__; return true; } \
+      default: return false;                                                                       \
+    }                                                                                              \
   }()
 
 }  // namespace assay::cuda

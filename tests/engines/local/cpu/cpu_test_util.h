@@ -2,6 +2,7 @@
 // from docs (../shared/reference/gguf-and-quantization.md §4), independent of quants.cpp.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -19,6 +20,19 @@ inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0
   std::vector<float> v(n);
   for (auto& x : v) x = dist(rng);
   return v;
+}
+
+// nt activation rows of stride xs (k >= 512 used values each) for testing activation quantizers:
+// random values in [-3, 3], except that row 1 starts with a block of 256 zeros (scale 0) and then
+// 256 values whose products with the inverse scale land on m + 0.5 exactly (their amax is 127, so
+// the scale is 1 for 256-blocks and for the 32-block holding the 127): those must round to even.
+inline std::vector<float> activation_probe_rows(int nt, int64_t xs, uint32_t seed) {
+  std::vector<float> x = random_floats(static_cast<size_t>(nt * xs), seed, -3.0f, 3.0f);
+  if (nt < 2) return x;
+  std::fill(x.begin() + xs, x.begin() + xs + 256, 0.0f);
+  for (int j = 0; j < 256; ++j)
+    x[static_cast<size_t>(xs + 256 + j)] = j == 7 ? 127.0f : static_cast<float>(j % 50 - 25) + 0.5f;
+  return x;
 }
 
 inline std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {

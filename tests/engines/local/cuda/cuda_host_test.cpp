@@ -217,6 +217,20 @@ std::vector<uint8_t> quantize_q8k_as_the_kernel(const float* x, int64_t xs, int 
   return out;
 }
 
+// The activations the engine quantizes for weights of `type`, computed as its kernels do.
+std::vector<uint8_t> quantize_as_the_kernel(GgmlType type, const float* x, int64_t xs, int nt, int64_t k) {
+  if (type == GgmlType::Q4_K || type == GgmlType::Q5_K || type == GgmlType::Q6_K)
+    return quantize_q8k_as_the_kernel(x, xs, nt, k);
+  const int64_t as = cuda::ActQ8Row::bytes(k);
+  std::vector<uint8_t> out(static_cast<size_t>(as * nt), 0);
+  bool q8_1 = false;  // as launch_quantize_act takes it: from the weight type's step
+  const bool ok = ASSAY_CUDA_Q8_DISPATCH(type, { q8_1 = S::kQ8_1; });
+  EXPECT_TRUE(ok) << tname(type);
+  for (int t = 0; t < nt; ++t)
+    for (int64_t b = 0; b < k / 32; ++b) cuda::q8_quantize_block(x + t * xs + 32 * b, out.data() + t * as, k, b, q8_1);
+  return out;
+}
+
 // The CPU backend's ActQ8K of the same rows, moved into the device layout.
 std::vector<uint8_t> cpu_act_q8k_rows(const float* x, int64_t xs, int nt, int64_t k) {
   const int64_t as = cuda::ActQ8KRow::bytes(k);
@@ -237,11 +251,8 @@ std::vector<uint8_t> cpu_act_q8k_rows(const float* x, int64_t xs, int nt, int64_
 TEST(Q8GemvOnHost, QuantizerLanesGiveTheCpuActivationBytes) {
   const int64_t k = 1024, xs = k + 8;
   const int nt = 3;
-  auto x = random_floats(static_cast<size_t>(nt * xs), 41, -3.0f, 3.0f);
-  // Token 1: a block of zeros (scale 0) and a block whose products land on .5 exactly (amax 127:
-  // d = 1, so x = m + 0.5 must round to even, as nearbyint does on the CPU).
-  std::fill(x.begin() + xs, x.begin() + xs + 256, 0.0f);
-  for (int j = 0; j < 256; ++j) x[static_cast<size_t>(xs + 256 + j)] = j == 7 ? 127.0f : static_cast<float>(j % 50 - 25) + 0.5f;
+  // Token 1: a block of zeros and a block of exact ties (x * id = m + 0.5: round to even).
+  const auto x = testing_cpu::activation_probe_rows(nt, xs, 41);
   const auto got = quantize_q8k_as_the_kernel(x.data(), xs, nt, k);
   const auto want = cpu_act_q8k_rows(x.data(), xs, nt, k);
   const int64_t used = cuda::ActQ8KRow::bsums_offset(k) + 2 * (k / 16);
@@ -259,12 +270,31 @@ TEST(Q8GemvOnHost, QuantizerLanesGiveTheCpuActivationBytes) {
   EXPECT_EQ(q[23], -2);  // -1.5
 }
 
+// ActQ8 (weights Q4_0, Q8_0; Q4_1 with Q8_1's rounded sums): the block function against the CPU's.
+TEST(Q8GemvOnHost, LegacyQuantizerGivesTheCpuActivations) {
+  const int64_t k = 640;
+  auto x = random_floats(static_cast<size_t>(k), 42, -3.0f, 3.0f);
+  std::fill(x.begin() + 64, x.begin() + 96, 0.0f);  // a block of zeros
+  for (bool q8_1 : {false, true}) {
+    const auto got = quantize_as_the_kernel(q8_1 ? GgmlType::Q4_1 : GgmlType::Q8_0, x.data(), k, 1, k);
+    std::vector<ActQ8> want(static_cast<size_t>(k / 32));
+    quantize_act_q8_scalar(x.data(), want.data(), k, q8_1);
+    for (int64_t b = 0; b < k / 32; ++b) {
+      ASSERT_EQ(std::memcmp(got.data() + 32 * b, want[b].qs, 32), 0) << "block " << b << (q8_1 ? " q8_1" : "");
+      float d, sum;
+      std::memcpy(&d, got.data() + cuda::ActQ8Row::d_offset(k) + 4 * b, 4);
+      std::memcpy(&sum, got.data() + cuda::ActQ8Row::s_offset(k) + 4 * b, 4);
+      ASSERT_EQ(std::bit_cast<uint32_t>(d), std::bit_cast<uint32_t>(want[b].d)) << "block " << b;
+      ASSERT_EQ(std::bit_cast<uint32_t>(sum), std::bit_cast<uint32_t>(want[b].s8 * 8.0f)) << "block " << b;
+    }
+  }
+}
+
 // A warp's 8-bit-activation GEMV over 4 rows, lane by lane as gemv_q8_kernel runs it.
 template <class S, int NT>
 void q8_warp(const uint8_t* const* rows, int64_t k, const uint8_t* act, float out[4][NT]) {
-  warp_steps<NT>(k / 256 * 8, out, [&](int64_t i, float (*acc)[NT]) {
-    S::template step<4, NT>(rows, i, act, cuda::ActQ8KRow::bytes(k), k, acc);
-  });
+  const int64_t as = S::kActK ? cuda::ActQ8KRow::bytes(k) : cuda::ActQ8Row::bytes(k);
+  warp_steps<NT>(S::steps(k), out, [&](int64_t i, float (*acc)[NT]) { S::template step<4, NT>(rows, i, act, as, k, acc); });
 }
 
 template <int NT>
@@ -273,22 +303,25 @@ void q8_warp_for(GgmlType type, const uint8_t* const* rows, int64_t k, const uin
   ASSERT_TRUE(ok) << tname(type);
 }
 
-// Several tokens, quantized weights and random bytes, a row of 9 blocks (72 steps: lanes with
-// 2 and 3 steps): the warp's sums against CpuOps' integer kernels on the same activations, to
+const GgmlType kQ8Types[] = {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
+                             GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0};
+
+// Several tokens, quantized weights and random bytes, rows of 4 and 9 K-blocks (32 and 72 steps:
+// lanes with 1, 2 and 3 steps; legacy blocks: 32 and 72 steps too): the warp's sums against CpuOps' integer kernels on the same activations, to
 // float rounding of the sums over blocks (1e-5 of the sum of |w x|; a value read at the wrong
 // position or with the wrong scale is off by far more).
 TEST(Q8GemvOnHost, LaneStepsGiveTheCpuBackendsDotProducts) {
   constexpr int NT = 3;
-  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+  for (GgmlType type : kQ8Types) {
     for (int64_t k : {1024, 2304}) {
       for (bool random : {false, true}) {
         const auto w = make_weights(type, 4, k, 51);
-        const std::vector<uint8_t> data = random ? random_blocks(type, 4 * k / 256, 52) : w.data;
+        const std::vector<uint8_t> data = random ? random_blocks(type, 4 * k / testing_cpu::block_elems(type), 52) : w.data;
         const uint8_t* rows[4] = {data.data(), data.data() + w.row_bytes, data.data() + 2 * w.row_bytes,
                                   data.data() + 3 * w.row_bytes};
         const int64_t xs = k + 4;
         const auto x = random_floats(static_cast<size_t>(NT * xs), 53, -2.0f, 2.0f);
-        const auto act = quantize_q8k_as_the_kernel(x.data(), xs, NT, k);
+        const auto act = quantize_as_the_kernel(type, x.data(), xs, NT, k);
         float got[4][NT];
         q8_warp_for<NT>(type, rows, k, act.data(), got);
         std::vector<float> want(static_cast<size_t>(NT * 4));
@@ -313,7 +346,7 @@ TEST(Q8GemvOnHost, LaneStepsGiveTheCpuBackendsDotProducts) {
 // must map to its quant, scale (and min) exactly as the CPU backend reads it.
 TEST(Q8GemvOnHost, LaneStepsReadEveryPositionAsTheCpuBackend) {
   const int64_t k = 512;
-  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+  for (GgmlType type : kQ8Types) {
     const auto w = make_weights(type, 4, k, 61);
     const uint8_t* rows[4] = {w.row(0), w.row(1), w.row(2), w.row(3)};
     std::vector<float> x(static_cast<size_t>(k), 0.0f), want(4);
@@ -326,7 +359,7 @@ TEST(Q8GemvOnHost, LaneStepsReadEveryPositionAsTheCpuBackend) {
     CpuOps cpu;
     for (int64_t p = 0; p < k; ++p) {
       x[static_cast<size_t>(p)] = 0.75f;
-      const auto act = quantize_q8k_as_the_kernel(x.data(), k, 1, k);
+      const auto act = quantize_as_the_kernel(type, x.data(), k, 1, k);
       float got[4][1];
       q8_warp_for<1>(type, rows, k, act.data(), got);
       cpu.matmul(x.data(), 1, TensorRef{w.data.data(), type, k, 4, w.row_bytes}, nullptr, want.data(), k, 4);
@@ -336,8 +369,11 @@ TEST(Q8GemvOnHost, LaneStepsReadEveryPositionAsTheCpuBackend) {
         const float tol = 1e-6f * row_max[r];
         ASSERT_NEAR(got[r][0], want[static_cast<size_t>(r)], tol) << tname(type) << " row " << r << " position " << p;
         // and not by accident: the CPU's value is the dequantized weight times 0.75 (0.75
-        // quantizes exactly: to 127 at scale 0.75 / 127).
-        ASSERT_NEAR(want[static_cast<size_t>(r)], 0.75f * deq[static_cast<size_t>(r * k + p)], 4 * tol)
+        // quantizes to 127 at scale 0.75 / 127: exactly for ActQ8K, to that scale's F16
+        // rounding for ActQ8).
+        const bool k_act = type == GgmlType::Q4_K || type == GgmlType::Q5_K || type == GgmlType::Q6_K;
+        ASSERT_NEAR(want[static_cast<size_t>(r)], 0.75f * deq[static_cast<size_t>(r * k + p)],
+                    k_act ? 4 * tol : 1e-3f * row_max[r])
             << tname(type) << " row " << r << " position " << p;
       }
     }

@@ -6,6 +6,7 @@
 // Skips (label gpu) when no CUDA device is present.
 #include "engines/local/cuda/cuda_ops.h"
 
+#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
@@ -17,6 +18,8 @@
 
 #include "engines/local/cpu/cpu_ops.h"
 #include "engines/local/cpu/quants.h"
+#include "engines/local/cuda/cuda_kernels.h"
+#include "engines/local/cuda/gemv_q8.cuh"
 #include "engines/local/local_model.h"
 #include "harness/model_spec.h"
 #include "tests/engines/local/cpu/cpu_test_util.h"
@@ -185,7 +188,7 @@ TEST_F(CudaOpsTest, MatmulEveryTypeBothPathsMatchesDoubleReference) {
   }
 }
 
-// q8_gemv: K-quant GEMVs on 8-bit activations give CpuOps' default (integer-kernel) results: the
+// q8_gemv: quantized GEMVs on 8-bit activations give CpuOps' default (integer-kernel) results: the
 // same activation quants and integer sums per block, only the float sums over blocks in another
 // order. The float GEMV's results differ from both by the activation rounding, which shows that
 // the option took the other path.
@@ -196,8 +199,9 @@ TEST_F(CudaOpsTest, Q8GemvMatchesCpuIntegerKernels) {
   auto q8 = make_cuda_ops(o);
   EXPECT_NE(q8->name().find(" q8"), std::string_view::npos) << q8->name();
   CpuOps cpu_int{CpuOpsOptions{2, true}};
-  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
-    const int64_t k = 2304, n = 37;  // 9 blocks per row; 37 rows: a partial last warp and block
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q4_0, GgmlType::Q4_1,
+                        GgmlType::Q8_0}) {
+    const int64_t k = 2304, n = 37;  // 9 K-blocks per row; 37 rows: a partial last warp and block
     const auto w = make_weights(type, n, k, 71);
     const TensorRef hw{w.data.data(), type, k, n, w.row_bytes};
     const TensorRef gw{dev(w.data), type, k, n, w.row_bytes};
@@ -233,6 +237,49 @@ TEST_F(CudaOpsTest, Q8GemvMatchesCpuIntegerKernels) {
         }
         EXPECT_LE(max_diff, 2e-5f * scale) << what;
         EXPECT_GT(max_flt_diff, 10 * max_diff) << what << ": the float GEMV is as close; was q8 used?";
+      }
+    }
+  }
+}
+
+// The activation quantizers of q8_gemv on the device, byte for byte against the CPU's (the host
+// tests check their arithmetic with the host's rounding; this, the device's): random values, a
+// block of zeros, and a block whose products land on m + 0.5 exactly (amax 127: scale 1), which
+// must round to even. ActQ8K with its sums (K-quant weights), ActQ8 with Q8_0's exact sums and
+// Q4_1's F16-rounded ones.
+TEST_F(CudaOpsTest, ActivationQuantizersGiveTheCpuBytes) {
+  const int64_t k = 1024, xs = k + 8;
+  const int nt = 2;
+  const auto x = testing_cpu::activation_probe_rows(nt, xs, 81);
+  float* gx = dev(x);
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q4_1}) {
+    const int64_t as = cuda::act_q8_row_bytes(type, k);
+    uint8_t* ga = dev(std::vector<uint8_t>(static_cast<size_t>(as * nt), 0xAB));
+    cuda::launch_quantize_act(type, gx, xs, nt, k, ga, nullptr);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);  // the launch went to the default stream
+    std::vector<uint8_t> got(static_cast<size_t>(as * nt));
+    gpu_->download(got.data(), ga, got.size());
+    for (int t = 0; t < nt; ++t) {
+      const uint8_t* a = got.data() + t * as;
+      const std::string what = tname(type) + " token " + std::to_string(t);
+      if (type == GgmlType::Q4_K) {
+        std::vector<ActQ8K> want(static_cast<size_t>(k / 256));
+        quantize_act_q8k_scalar(x.data() + t * xs, want.data(), k);
+        for (int64_t b = 0; b < k / 256; ++b) {
+          ASSERT_EQ(std::memcmp(a + 256 * b, want[b].qs, 256), 0) << what << " block " << b;
+          ASSERT_EQ(std::memcmp(a + cuda::ActQ8KRow::d_offset(k) + 4 * b, &want[b].d, 4), 0) << what << " block " << b;
+          ASSERT_EQ(std::memcmp(a + cuda::ActQ8KRow::bsums_offset(k) + 32 * b, want[b].bsums, 32), 0)
+              << what << " block " << b;
+        }
+      } else {
+        std::vector<ActQ8> want(static_cast<size_t>(k / 32));
+        quantize_act_q8_scalar(x.data() + t * xs, want.data(), k, type == GgmlType::Q4_1);
+        for (int64_t b = 0; b < k / 32; ++b) {
+          const float sum = want[b].s8 * 8.0f;
+          ASSERT_EQ(std::memcmp(a + 32 * b, want[b].qs, 32), 0) << what << " block " << b;
+          ASSERT_EQ(std::memcmp(a + cuda::ActQ8Row::d_offset(k) + 4 * b, &want[b].d, 4), 0) << what << " block " << b;
+          ASSERT_EQ(std::memcmp(a + cuda::ActQ8Row::s_offset(k) + 4 * b, &sum, 4), 0) << what << " block " << b;
+        }
       }
     }
   }
@@ -727,7 +774,8 @@ TEST_F(CudaOpsTest, MidSizeLlamaShapedModelAgreesWithCpu) {
 // CUDA graphs (CudaOpsOptions::graphs): decode steps recorded and launched as one graph give the
 // logits of the same steps run as ops, bit for bit, over 800 steps that cross the split-KV
 // thresholds (the attention gains a merge kernel and more blocks, its scratch grows: recordings
-// dropped, a second graph made) with a staging ring small enough to wrap and grow; all other
+// dropped, a second graph made) with a staging ring small enough to wrap and grow, on BF16 and
+// Q8_0 weights and on Q8_0 with q8_gemv (the activation quantizer in the graph); all other
 // steps reuse their executable graph. Then 3 sequences forking the cached prefix take one
 // multi-token step, and on the default model, when present, greedy and seeded generation give the
 // same text both ways.
@@ -739,10 +787,15 @@ TEST_F(CudaOpsTest, GraphDecodeStepsEqualPlainSteps) {
   o.require_tokenizer = false;
   o.n_ctx = 2048;
   o.cache_rows = 4096;
-  CudaOpsOptions plain, graphs;
-  graphs.graphs = true;
-  graphs.staging_bytes = 4096;
-  for (GgmlType t : {GgmlType::BF16, GgmlType::Q8_0}) {
+  unsetenv("ASSAY_CUDA_Q8_GEMV");
+  // BF16, Q8_0, and Q8_0 again with q8_gemv (its activation quantizer and dp4a GEMV recorded).
+  for (const auto& [t, q8] : {std::pair{GgmlType::BF16, false}, std::pair{GgmlType::Q8_0, false},
+                              std::pair{GgmlType::Q8_0, true}}) {
+    CudaOpsOptions plain, graphs;
+    graphs.graphs = true;
+    graphs.staging_bytes = 4096;
+    plain.q8_gemv = graphs.q8_gemv = q8;
+    const std::string what = tname(t) + (q8 ? " q8_gemv" : "");
     spec.gguf_type = t;
     const std::string path = dir.file("graph_" + tname(t) + ".gguf");
     ASSERT_TRUE(write_tiny_gguf_model(spec, path).ok());
@@ -758,13 +811,13 @@ TEST_F(CudaOpsTest, GraphDecodeStepsEqualPlainSteps) {
       auto la = (*a)->last_logits(seq);
       auto lb = (*b)->last_logits(seq);
       ASSERT_TRUE(la.ok() && lb.ok());
-      ASSERT_EQ(*la, *lb) << tname(t) << " step " << step;
+      ASSERT_EQ(*la, *lb) << what << " step " << step;
       seq.push_back(static_cast<int32_t>(std::max_element(la->begin(), la->end()) - la->begin()));
     }
     CudaGraphStats st = cuda_graph_stats(*graph_ops);
-    EXPECT_GE(st.launched, 790) << tname(t);
-    EXPECT_LE(st.instantiated, 4) << tname(t);  // 2 expected: without and with the split-KV merge
-    EXPECT_LE(st.dropped, 4) << tname(t);       // 2 expected: the merge's scratch made and grown
+    EXPECT_GE(st.launched, 790) << what;
+    EXPECT_LE(st.instantiated, 4) << what;  // 2 expected: without and with the split-KV merge
+    EXPECT_LE(st.dropped, 4) << what;       // 2 expected: the merge's scratch made and grown
     EXPECT_EQ(cuda_graph_stats((*a)->ops()).launched, 0);
     // Each fork scores a token after its own first token, so the step computes the prefix's last
     // token and the 3 fork tokens: 4 tokens of 4 sequences' rows in one recording.
@@ -778,13 +831,15 @@ TEST_F(CudaOpsTest, GraphDecodeStepsEqualPlainSteps) {
     auto fb = (*b)->score_tokens(forks);
     for (size_t i = 0; i < forks.size(); ++i) {
       ASSERT_TRUE(fa[i].ok() && fb[i].ok());
-      EXPECT_EQ(fa[i]->logprob, fb[i]->logprob) << tname(t) << " fork " << i;
+      EXPECT_EQ(fa[i]->logprob, fb[i]->logprob) << what << " fork " << i;
     }
-    EXPECT_GT(cuda_graph_stats(*graph_ops).launched, st.launched) << tname(t) << ": the forks' step";
+    EXPECT_GT(cuda_graph_stats(*graph_ops).launched, st.launched) << what << ": the forks' step";
   }
   auto path = default_model_path();
   if (!path.ok()) return;
   LocalModelOptions d;
+  CudaOpsOptions plain, graphs;
+  graphs.graphs = true;
   auto a = LocalModel::load(*path, "a", make_cuda_ops(plain), d);
   auto b = LocalModel::load(*path, "b", make_cuda_ops(graphs), d);
   ASSERT_TRUE(a.ok() && b.ok());
@@ -835,6 +890,10 @@ TEST_F(CudaOpsTest, DefaultModelAgreesWithCpu) {
   if (!path.ok()) GTEST_SKIP() << path.status().message();
   const int64_t n_vocab = 49152;
   check_model_agrees(*path, n_vocab, 0.1f);
+  unsetenv("ASSAY_CUDA_Q8_GEMV");
+  CudaOpsOptions q8;  // decode (Q4_1, Q8_0 weights) in the CPU's 8-bit-activation arithmetic
+  q8.q8_gemv = true;
+  check_model_agrees(*path, n_vocab, 0.1f, q8);
   ModelPair mp = load_f32_pair(*path, true);
   ASSERT_TRUE(mp.cpu && mp.gpu);
   const std::vector<int32_t> tokens = mp.cpu->tokenizer().encode(
