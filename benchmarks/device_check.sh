@@ -11,7 +11,7 @@
 #   TESTS='*DefaultModel*:*GraphDecode*' SKIP_BENCH=1 SKIP_HF=1 bash benchmarks/device_check.sh  # after the model parts
 #   SHAPE=8b SKIP_TESTS=1 SKIP_BENCH=1 bash benchmarks/device_check.sh   # transformers on the 8B shape
 #   ASSAY_CUDA_FLASH_PREFILL=1 SKIP_TESTS=1 SKIP_HF=1 MMLU_SHAPE=1 bash ...  # the same, flash prefill
-#     (the variable overrides CudaOpsOptions everywhere, so not with the tests)
+#     (the variable overrides CudaOpsOptions everywhere; the tests that compare both ways unset it)
 #
 # What to read in the output, besides the test results: each type's "gemv" line and the shapes
 # timed below it (promote the fastest correct shape into engines/local/cuda/gemv.cuh); the decode

@@ -459,6 +459,7 @@ TEST_F(CudaOpsTest, AttentionSplitKvMatchesCpu) {
 // Prefill-sized runs (>= 32 tokens of one sequence) take the GEMM path or the flash kernel (F16 operands, F32
 // accumulation): two long runs sharing a prefix, with a short run of a third sequence between.
 TEST_F(CudaOpsTest, AttentionPrefillRunsMatchCpu) {
+  unsetenv("ASSAY_CUDA_FLASH_PREFILL");  // it would override both paths' options
   struct Shape {
     int n_head, n_head_kv, head_dim;
   };
@@ -756,6 +757,7 @@ TinyModelSpec mid_size_spec() {
 }
 
 TEST_F(CudaOpsTest, MidSizeLlamaShapedModelAgreesWithCpu) {
+  unsetenv("ASSAY_CUDA_FLASH_PREFILL");
   testing::TempDir dir;
   TinyModelSpec spec = mid_size_spec();
   for (GgmlType t : {GgmlType::BF16, GgmlType::Q8_0}) {
