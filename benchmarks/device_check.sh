@@ -22,7 +22,9 @@
 # if GraphDecodeStepsEqualPlainSteps passed and they are faster); for Q4_K, "the same, 8-bit
 # activations (q8_gemv)" under the gemv line with its shapes (Q8_0 and K-quants), and the "8-bit activations" decode
 # lines (turn CudaOpsOptions::q8_gemv on by default, promoting its fastest shape in
-# cuda_matmul.cu, if Q8GemvMatchesCpuIntegerKernels passed and they are faster); the sampling line (device vs host Sampler);
+# cuda_matmul.cu, if Q8GemvMatchesCpuIntegerKernels passed and they are faster); the "8 tokens"
+# lines (GEMM path vs GEMV at 8 tokens: raise CudaOpsOptions::gemv_max_tokens' default to 8 if the
+# GEMV wins); the sampling line (device vs host Sampler);
 # and hf_compare's "cuda precision=f32" line (the arithmetic without BF16 activation rounding).
 set -uo pipefail
 cd "$(dirname "$0")/.."

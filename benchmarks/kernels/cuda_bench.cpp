@@ -428,7 +428,7 @@ int main(int argc, char** argv) {
       // zeros (or on what the last type's model left in reused memory).
       {
         std::normal_distribution<float> nd(0.0f, 1.0f);
-        std::vector<float> xh(static_cast<size_t>(shape.n_embd));
+        std::vector<float> xh(static_cast<size_t>(8 * shape.n_embd));  // 8 tokens: see "8 tokens" below
         for (auto& v : xh) v = nd(rng);
         ops->upload(m.xn, xh.data(), xh.size() * 4);
       }
@@ -473,6 +473,36 @@ int main(int argc, char** argv) {
           std::printf("    %-40s %10.1f us     %5.1f%% of copy bandwidth  max |diff| %.1e (kernel only)\n",
                       v.shape.c_str(), v.us, 100.0 * b / (v.us * 1e-6) / 1e9 / bw, v.max_abs_diff);
       }
+    }
+    {  // 8 tokens (a decode step of 8 sequences): the GEMM path (the default above 4 tokens:
+       // BF16 tiles dequantized every call) against the GEMV at 8 tokens (gemv_max_tokens 8),
+       // float and, for quantized types, on 8-bit activations. Decides gemv_max_tokens' default.
+      const auto& w = m.layers[0].up;
+      const double b = static_cast<double>(w.row_bytes * w.ne1);
+      auto time8 = [&](Ops* o) {
+        o->matmul(m.xn, 8, w, nullptr, m.u);
+        o->synchronize();
+        const int reps = 20;
+        const double t0 = now_s();
+        for (int i = 0; i < reps; ++i) o->matmul(m.xn, 8, m.layers[i % shape.n_layer].up, nullptr, m.u);
+        o->synchronize();
+        return (now_s() - t0) / reps;
+      };
+      CudaOpsOptions wo;
+      wo.gemv_max_tokens = 8;
+      auto wops = make_cuda_ops(wo);
+      const double gemm_t = time8(ops.get()), gemv_t = time8(wops.get());
+      std::string q8_part;
+      if (has_q8_gemv(t)) {
+        wo.q8_gemv = true;
+        auto qops = make_cuda_ops(wo);
+        const double q8_t = time8(qops.get());
+        q8_part = ", 8-bit activations " + std::to_string(static_cast<int>(q8_t * 1e6)) + " us (" +
+                  std::to_string(static_cast<int>(100.0 * b / q8_t / 1e9 / bw)) + "% of copy bandwidth)";
+      }
+      std::printf("%-44s %10.1f us     GEMV %.1f us (%.1f%% of copy bandwidth, %.2fx)%s\n",
+                  ("  8 tokens " + std::to_string(w.ne1) + "x" + std::to_string(w.ne0) + ", GEMM path").c_str(),
+                  gemm_t * 1e6, gemv_t * 1e6, 100.0 * b / gemv_t / 1e9 / bw, gemm_t / gemv_t, q8_part.c_str());
     }
     // Decode: context of decode_ctx tokens, then decode_steps single-token steps.
     int32_t tok = m.forward(ids(decode_ctx), 0);

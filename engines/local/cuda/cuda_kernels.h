@@ -101,7 +101,9 @@ inline size_t sample_scratch_bytes(int64_t n_rows, int64_t n_vocab) {
 void launch_token_logprobs(const float* logits, int64_t n_rows, int64_t n_vocab,
                            const int32_t* targets, float* out, void* stream);
 
-// Fused dequantize-and-dot for 1..4 tokens: out[t, j] = sum_i x[t, i] w[j, i] (+ bias[j]).
+// The most tokens the GEMV kernels take (the engine uses them up to CudaOpsOptions::gemv_max_tokens).
+constexpr int kGemvMaxTokens = 8;
+// Fused dequantize-and-dot for 1..kGemvMaxTokens tokens: out[t, j] = sum_i x[t, i] w[j, i] (+ bias[j]).
 // x rows must be 16-byte aligned (x_stride % 4 == 0).
 void launch_gemv(GgmlType type, const void* w, size_t row_bytes, int64_t ne0, int64_t ne1,
                  const float* x, int64_t x_stride, int n_tokens, const float* bias, float* out,
@@ -118,7 +120,8 @@ int64_t act_q8_row_bytes(GgmlType type, int64_t k);
 // quantize_act_q8 for the others), in the device layout.
 void launch_quantize_act(GgmlType type, const float* x, int64_t x_stride, int64_t n_tokens, int64_t k,
                          void* act, void* stream);
-// out[t, j] = w[j, :] . act[t] (+ bias[j]) for 1..4 tokens, on launch_quantize_act's output.
+// out[t, j] = w[j, :] . act[t] (+ bias[j]) for 1..kGemvMaxTokens tokens, on launch_quantize_act's
+// output.
 void launch_gemv_q8(GgmlType type, const void* w, size_t row_bytes, int64_t ne0, int64_t ne1,
                     const void* act, int n_tokens, const float* bias, float* out, int64_t out_stride,
                     void* stream);

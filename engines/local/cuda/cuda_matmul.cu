@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <type_traits>
+#include <utility>
 
 #include "engines/local/cuda/cuda_kernels.h"
 #include "engines/local/cuda/cuda_quants.cuh"
@@ -66,6 +67,16 @@ __global__ void f32_to_bf16_kernel(const float* x, int64_t xs, int64_t n_rows, i
   }
 }
 
+// f(std::integral_constant<int, n>{}) for n in 1..kGemvMaxTokens: the token count as a template
+// argument of the GEMV kernels.
+template <int NT = 1, class F>
+void with_tokens(int n, F&& f) {
+  if constexpr (NT < kGemvMaxTokens) {
+    if (n != NT) return with_tokens<NT + 1>(n, std::forward<F>(f));
+  }
+  f(std::integral_constant<int, NT>{});
+}
+
 int grid_for(int64_t items, int block) {
   const int64_t g = (items + block - 1) / block;
   return static_cast<int>(g < 65536 * 8 ? (g > 0 ? g : 1) : 65536 * 8);
@@ -93,19 +104,19 @@ void launch_embed(GgmlType type, const void* table, size_t row_bytes, int64_t ne
 void launch_gemv(GgmlType type, const void* w, size_t row_bytes, int64_t ne0, int64_t ne1,
                  const float* x, int64_t xs, int n_tokens, const float* bias, float* out,
                  int64_t os, void* s) {
-  ASSAY_CHECK(n_tokens >= 1 && n_tokens <= 4);
+  ASSAY_CHECK(n_tokens >= 1 && n_tokens <= kGemvMaxTokens);
   const bool vec_ok = aligned16(w) && row_bytes % 16 == 0;
   const auto* wb = static_cast<const uint8_t*>(w);
-  // The engine's shapes: 4 warps per block; 2 rows per warp for plain formats, 4 for blocks.
+  // The engine's shapes: 4 warps per block; 2 rows per warp for plain formats, 4 for blocks,
+  // halved above 4 tokens (the accumulators grow with the tokens).
   auto launch = [&](auto tag) {
     using D = typename decltype(tag)::type;
-    constexpr int kRows = gemv_rows<D>();
-    switch (n_tokens) {
-      case 1: launch_gemv_shape<D, 1, kRows, kGemvUnroll, kGemvWarps>(wb, row_bytes, ne0, ne1, vec_ok, x, xs, bias, out, os, st(s)); break;
-      case 2: launch_gemv_shape<D, 2, kRows, kGemvUnroll, kGemvWarps>(wb, row_bytes, ne0, ne1, vec_ok, x, xs, bias, out, os, st(s)); break;
-      case 3: launch_gemv_shape<D, 3, kRows, kGemvUnroll, kGemvWarps>(wb, row_bytes, ne0, ne1, vec_ok, x, xs, bias, out, os, st(s)); break;
-      default: launch_gemv_shape<D, 4, kRows, kGemvUnroll, kGemvWarps>(wb, row_bytes, ne0, ne1, vec_ok, x, xs, bias, out, os, st(s)); break;
-    }
+    with_tokens(n_tokens, [&](auto nt) {
+      constexpr int NT = decltype(nt)::value;
+      constexpr int kRows = NT <= 4 ? gemv_rows<D>() : (gemv_rows<D>() > 1 ? gemv_rows<D>() / 2 : 1);
+      launch_gemv_shape<D, NT, kRows, kGemvUnroll, kGemvWarps>(wb, row_bytes, ne0, ne1, vec_ok, x, xs, bias, out, os,
+                                                               st(s));
+    });
   };
   if (type == GgmlType::Q4_K && vec_ok && ne0 % 256 == 0 && xs % 4 == 0 && aligned16(x)) {
     launch(GemvTag<Q4KWide>{});
@@ -158,19 +169,17 @@ void launch_quantize_act(GgmlType type, const float* x, int64_t xs, int64_t n_to
 
 void launch_gemv_q8(GgmlType type, const void* w, size_t row_bytes, int64_t ne0, int64_t ne1, const void* act,
                     int n_tokens, const float* bias, float* out, int64_t os, void* s) {
-  ASSAY_CHECK(n_tokens >= 1 && n_tokens <= 4 && gemv_q8_usable(type, w, row_bytes, ne0));
+  ASSAY_CHECK(n_tokens >= 1 && n_tokens <= kGemvMaxTokens && gemv_q8_usable(type, w, row_bytes, ne0));
   const auto* wb = static_cast<const uint8_t*>(w);
   const auto* ab = static_cast<const uint8_t*>(act);
   const int64_t as = act_q8_row_bytes(type, ne0);
-  // The engine's shape: 4 warps per block, 4 rows per warp, 2 steps unrolled
+  // The engine's shape: 4 warps per block, 4 rows per warp (2 above 4 tokens), 2 steps unrolled
   // (benchmarks/kernels/gemv_variants.cu times others).
   const bool ok = ASSAY_CUDA_Q8_DISPATCH(type, {
-    switch (n_tokens) {
-      case 1: launch_gemv_q8_shape<S, 1, 4, 2, 4>(wb, row_bytes, ne0, ne1, ab, as, bias, out, os, st(s)); break;
-      case 2: launch_gemv_q8_shape<S, 2, 4, 2, 4>(wb, row_bytes, ne0, ne1, ab, as, bias, out, os, st(s)); break;
-      case 3: launch_gemv_q8_shape<S, 3, 4, 2, 4>(wb, row_bytes, ne0, ne1, ab, as, bias, out, os, st(s)); break;
-      default: launch_gemv_q8_shape<S, 4, 4, 2, 4>(wb, row_bytes, ne0, ne1, ab, as, bias, out, os, st(s)); break;
-    }
+    with_tokens(n_tokens, [&](auto nt) {
+      constexpr int NT = decltype(nt)::value;
+      launch_gemv_q8_shape<S, NT, NT <= 4 ? 4 : 2, 2, 4>(wb, row_bytes, ne0, ne1, ab, as, bias, out, os, st(s));
+    });
   });
   ASSAY_CHECK_MSG(ok, "CudaOps::matmul: no 8-bit-activation kernel for this weight type");
 }

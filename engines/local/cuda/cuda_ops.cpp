@@ -393,7 +393,7 @@ class CudaOps final : public Ops {
   CudaGraphStats graph_stats() const { return graph_stats_; }
 
  private:
-  static constexpr int kGemvMax = 4;
+  static constexpr int kGemvMax = cuda::kGemvMaxTokens;
   static constexpr int64_t kLpRows = 4096;
   static constexpr int64_t kAttnGemmMinTokens = 32;
   static constexpr size_t kAttnScoreBytes = size_t{768} << 20;

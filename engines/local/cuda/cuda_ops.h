@@ -19,7 +19,7 @@
 // split over several blocks by KV rows and a second kernel merges their partial softmaxes
 // (flash-decoding). With flash_prefill, the runs go through one tiled flash-attention kernel
 // over the paged cache instead. With an F16 cache, q is rounded to F16 as CpuOps does.
-// Graphs (options.graphs): forward passes of up to 4 tokens are recorded by stream capture
+// Graphs (options.graphs): forward passes of up to gemv_max_tokens tokens are recorded by stream capture
 // (Ops::begin_graph/end_graph) and launched as one CUDA graph, updated in place from step to step;
 // a recording that would need a buffer to grow is dropped and the step re-issued as plain ops.
 // Unlike CpuOps, a row's result is not bit-identical across batch compositions: the GEMV/GEMM
@@ -37,7 +37,9 @@ namespace assay {
 
 struct CudaOpsOptions {
   int device = 0;
-  // matmul with at most this many tokens uses the fused quantized kernel, else the GEMM path.
+  // matmul with at most this many tokens (8 at most) uses the fused quantized kernel, else the
+  // GEMM path; also the largest forward pass recorded as a graph. 4 until an H100/H200 check
+  // has timed 5-8 tokens both ways (the GEMM path dequantizes the whole weight to BF16 each call).
   int gemv_max_tokens = 4;
   // Bytes of the BF16 weight tile the GEMM path dequantizes into.
   size_t gemm_tile_bytes = size_t{128} << 20;
@@ -55,7 +57,7 @@ struct CudaOpsOptions {
   // for an FP32 GEMM (no TF32) instead of BF16, and prefill attention runs in the F32 kernel
   // instead of F16 GEMMs. Use with an F32 KV cache.
   bool f32_compute = false;
-  // Forward passes of up to 4 tokens (batch-1..4 decode) recorded as one CUDA graph each step
+  // Forward passes of up to gemv_max_tokens tokens (small decode batches) recorded as one CUDA graph each step
   // (Ops::begin_graph) instead of ~15 launches per layer. Off until an H100/H200 check has
   // passed it (the recording only happens on a GPU); ASSAY_CUDA_GRAPHS=1/0 overrides.
   bool graphs = false;

@@ -1,4 +1,4 @@
-// The fused dequantize-and-dot GEMV kernels (small batches: 1-4 tokens), with their shape
+// The fused dequantize-and-dot GEMV kernels (small batches: 1-8 tokens), with their shape
 // (rows per warp, chunks in flight per lane, warps per block) as template parameters so that
 // benchmarks/kernels/gemv_variants.cu can time other shapes beside the engine's on a GPU.
 #pragma once

@@ -1,4 +1,4 @@
-// Decode GEMVs for quantized weights on 8-bit activations: the activations of the 1-4 tokens are
+// Decode GEMVs for quantized weights on 8-bit activations: the activations of the 1-8 tokens are
 // quantized first (for K-quants, Q4_K/Q5_K/Q6_K, ActQ8K: per 256 values an F32 scale
 // amax / 127, int8 quants and sums of 16 quants; for Q4_0/Q4_1/Q8_0, ActQ8: per 32 values an
 // F16-rounded scale, int8 quants and the block's scaled sum), then each lane takes integer dot

@@ -157,6 +157,9 @@ double matmul_error(const std::vector<float>& got, int64_t os, const std::vector
 }
 
 TEST_F(CudaOpsTest, MatmulEveryTypeBothPathsMatchesDoubleReference) {
+  CudaOpsOptions wide_opt;  // the GEMV up to its 8 tokens
+  wide_opt.gemv_max_tokens = 8;
+  auto wide = make_cuda_ops(wide_opt);
   for (GgmlType type : kAllTypes) {
     const bool plain = testing_cpu::block_elems(type) == 1;
     const int64_t k = plain ? 203 : 512, n = 37;
@@ -164,20 +167,24 @@ TEST_F(CudaOpsTest, MatmulEveryTypeBothPathsMatchesDoubleReference) {
     TensorRef gw{dev(w.data), type, k, n, w.row_bytes};
     const auto bias = random_floats(n, 12);
     float* gbias = dev(bias);
-    for (int64_t n_tok : {1, 2, 3, 4, 5, 33}) {
+    // 5 and 8 tokens both ways: the GEMM path (default options) and the GEMV (wide).
+    for (auto [n_tok, gemv_wide] : {std::pair{1, false}, std::pair{2, false}, std::pair{3, false}, std::pair{4, false},
+                                   std::pair{5, false}, std::pair{5, true}, std::pair{8, true}, std::pair{33, false}}) {
       for (bool strided : {false, true}) {
         const int64_t xs = strided ? k + 3 : k, os = strided ? n + 7 : n;
         const auto x = random_floats(n_tok * xs, 13 + n_tok);
         float* gx = dev(x);
         float* out = dev_nan(n_tok * os);
         const bool with_bias = strided;
-        gpu_->matmul(gx, n_tok, gw, with_bias ? gbias : nullptr, out, strided ? xs : 0, strided ? os : 0);
+        Ops* ops = gemv_wide ? wide.get() : gpu_.get();
+        ops->matmul(gx, n_tok, gw, with_bias ? gbias : nullptr, out, strided ? xs : 0, strided ? os : 0);
+        ops->synchronize();
         const auto got = down(out, n_tok * os);
         const double err = matmul_error(got, os, x, xs, w, n_tok, with_bias ? bias.data() : nullptr);
-        // Up to 4 tokens: F32 math on exactly dequantized weights. Above: BF16 GEMM (F32 weights:
-        // FP32 GEMM).
-        const double tol = (n_tok <= 4 || type == GgmlType::F32) ? 1e-5 : 1e-2;
-        EXPECT_LE(err, tol) << tname(type) << " n_tok=" << n_tok << " strided=" << strided;
+        // The GEMV (up to 4 tokens, or 8 on wide): F32 math on exactly dequantized weights.
+        // Above: BF16 GEMM (F32 weights: FP32 GEMM).
+        const double tol = (n_tok <= 4 || gemv_wide || type == GgmlType::F32) ? 1e-5 : 1e-2;
+        EXPECT_LE(err, tol) << tname(type) << " n_tok=" << n_tok << (gemv_wide ? " gemv" : "") << " strided=" << strided;
         if (strided) {
           for (int64_t t = 0; t < n_tok; ++t) {
             ASSERT_TRUE(std::isnan(got[t * os + n])) << tname(type) << ": wrote into the out stride gap";
@@ -196,7 +203,11 @@ TEST_F(CudaOpsTest, Q8GemvMatchesCpuIntegerKernels) {
   unsetenv("ASSAY_CUDA_Q8_GEMV");  // it would override both backends' options
   CudaOpsOptions o;
   o.q8_gemv = true;
+  o.gemv_max_tokens = 8;
   auto q8 = make_cuda_ops(o);
+  CudaOpsOptions fo;
+  fo.gemv_max_tokens = 8;  // the float GEMV, for its distance
+  auto flt_ops = make_cuda_ops(fo);
   EXPECT_NE(q8->name().find(" q8"), std::string_view::npos) << q8->name();
   CpuOps cpu_int{CpuOpsOptions{2, true}};
   for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q4_0, GgmlType::Q4_1,
@@ -207,7 +218,7 @@ TEST_F(CudaOpsTest, Q8GemvMatchesCpuIntegerKernels) {
     const TensorRef gw{dev(w.data), type, k, n, w.row_bytes};
     const auto bias = random_floats(n, 72);
     float* gbias = dev(bias);
-    for (int64_t n_tok : {1, 2, 3, 4}) {
+    for (int64_t n_tok : {1, 2, 3, 4, 5, 8}) {
       for (bool strided : {false, true}) {
         const int64_t xs = strided ? k + 3 : k, os = strided ? n + 7 : n;
         const auto x = random_floats(n_tok * xs, 73 + n_tok, -2.0f, 2.0f);
@@ -215,11 +226,13 @@ TEST_F(CudaOpsTest, Q8GemvMatchesCpuIntegerKernels) {
         float* out = dev_nan(n_tok * os);
         const float* b = strided ? gbias : nullptr;
         q8->matmul(gx, n_tok, gw, b, out, xs, os);
+        q8->synchronize();
         const auto got = down(out, n_tok * os);
         std::vector<float> want(n_tok * os, kNaN);
         cpu_int.matmul(x.data(), n_tok, hw, strided ? bias.data() : nullptr, want.data(), xs, os);
         float* fout = dev_nan(n_tok * os);
-        gpu_->matmul(gx, n_tok, gw, b, fout, xs, os);
+        flt_ops->matmul(gx, n_tok, gw, b, fout, xs, os);
+        flt_ops->synchronize();
         const auto flt = down(fout, n_tok * os);
         const std::string what = tname(type) + " n_tok=" + std::to_string(n_tok) + (strided ? " strided" : "");
         float scale = 0.0f, max_diff = 0.0f, max_flt_diff = 0.0f;
