@@ -141,7 +141,7 @@ struct BenchModel {
     TensorRef wq, wk, wv, wo, gate, up, down, wqkv, gate_up;
   };
   bool stacked = true;  // one matmul for Q|K|V and one for gate|up, as the engine on a device
-  bool graphs = false;  // offer steps of <= 4 tokens to ops->begin_graph (CUDA graphs)
+  bool graphs = false;  // offer every step to ops->begin_graph (CUDA graphs: it takes small ones)
   static TensorRef rows_of(const TensorRef& t, int64_t r0, int64_t n) {
     return TensorRef{static_cast<const uint8_t*>(t.data) + r0 * t.row_bytes, t.type, t.ne0, n, t.row_bytes};
   }

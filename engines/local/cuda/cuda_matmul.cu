@@ -71,6 +71,7 @@ __global__ void f32_to_bf16_kernel(const float* x, int64_t xs, int64_t n_rows, i
 // argument of the GEMV kernels.
 template <int NT = 1, class F>
 void with_tokens(int n, F&& f) {
+  if constexpr (NT == 1) ASSAY_CHECK(n >= 1 && n <= kGemvMaxTokens);
   if constexpr (NT < kGemvMaxTokens) {
     if (n != NT) return with_tokens<NT + 1>(n, std::forward<F>(f));
   }
