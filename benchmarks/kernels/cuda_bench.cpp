@@ -527,6 +527,36 @@ int main(int argc, char** argv) {
                   dt * 1e3);
     }
     int64_t next_pos = decode_ctx + 1 + decode_steps + 16;
+    // One step from token `in` at next_pos on (oa, graphs ga), then the same step on (ob, gb):
+    // both tokens, the largest logit difference and the largest logit. Leaves m on (ob, gb).
+    struct StepPair {
+      int32_t a, b;
+      float max_diff = 0, max_abs = 0;
+    };
+    auto step_both = [&](Ops* oa, bool ga, Ops* ob, bool gb, int32_t in) {
+      std::vector<float> la(static_cast<size_t>(shape.n_vocab)), lb(la.size());
+      StepPair r{};
+      m.ops = oa;
+      m.graphs = ga;
+      r.a = m.forward({in}, static_cast<int32_t>(next_pos));
+      oa->download(la.data(), m.logits, la.size() * 4);
+      m.ops = ob;
+      m.graphs = gb;
+      r.b = m.forward({in}, static_cast<int32_t>(next_pos));
+      ob->download(lb.data(), m.logits, lb.size() * 4);
+      for (size_t i = 0; i < la.size(); ++i) {
+        r.max_diff = std::max(r.max_diff, std::abs(la[i] - lb[i]));
+        r.max_abs = std::max(r.max_abs, std::abs(la[i]));
+      }
+      ++next_pos;
+      return r;
+    };
+    // decode_steps steps on the current m.ops; seconds per step.
+    auto timed_steps = [&] {
+      const double t0 = now_s();
+      for (int64_t i = 0; i < decode_steps; ++i) tok = m.forward({tok}, static_cast<int32_t>(next_pos++));
+      return (now_s() - t0) / decode_steps;
+    };
     {  // The same steps recorded as one CUDA graph each (CudaOpsOptions::graphs). Two steps make
        // and warm the graph; then one step both ways at the same position, whose logits must be
        // the same bit for bit (a graph launch, not a dropped recording: see the counts).
@@ -536,24 +566,11 @@ int main(int argc, char** argv) {
       m.ops = gops.get();
       m.graphs = true;
       for (int i = 0; i < 2; ++i) tok = m.forward({tok}, static_cast<int32_t>(next_pos++));
-      std::vector<float> plain_logits(static_cast<size_t>(shape.n_vocab)), graph_logits(plain_logits.size());
-      m.ops = ops.get();
-      m.graphs = false;
-      const int32_t t_plain = m.forward({tok}, static_cast<int32_t>(next_pos));
-      ops->download(plain_logits.data(), m.logits, plain_logits.size() * 4);
-      m.ops = gops.get();
-      m.graphs = true;
       const CudaGraphStats before = cuda_graph_stats(*gops);
-      const int32_t t_graph = m.forward({tok}, static_cast<int32_t>(next_pos));
+      const StepPair sp = step_both(ops.get(), false, gops.get(), true, tok);
       const bool was_graph = cuda_graph_stats(*gops).launched == before.launched + 1;
-      gops->download(graph_logits.data(), m.logits, graph_logits.size() * 4);
-      float max_diff = 0;
-      for (size_t i = 0; i < plain_logits.size(); ++i) max_diff = std::max(max_diff, std::abs(plain_logits[i] - graph_logits[i]));
-      tok = t_graph;
-      ++next_pos;
-      const double c0 = now_s();
-      for (int64_t i = 0; i < decode_steps; ++i) tok = m.forward({tok}, static_cast<int32_t>(next_pos++));
-      const double ct = (now_s() - c0) / decode_steps;
+      tok = sp.b;
+      const double ct = timed_steps();
       const CudaGraphStats st = cuda_graph_stats(*gops);
       m.ops = ops.get();
       m.graphs = false;
@@ -561,7 +578,7 @@ int main(int argc, char** argv) {
                   "token %s, max |diff| %.1e; %lld graphs launched, %lld instantiated, %lld dropped\n",
                   ("  CUDA graphs (ctx " + std::to_string(decode_ctx) + ")").c_str(), 1.0 / ct, ct * 1e3,
                   100.0 * wbytes / ct / 1e9 / bw, dt / ct, was_graph ? "a graph" : "NOT A GRAPH",
-                  t_plain == t_graph ? "yes" : "NO", max_diff,
+                  sp.a == sp.b ? "yes" : "NO", sp.max_diff,
                   static_cast<long long>(st.launched), static_cast<long long>(st.instantiated),
                   static_cast<long long>(st.dropped));
     }
@@ -578,25 +595,9 @@ int main(int argc, char** argv) {
         m.ops = qops.get();
         m.graphs = with_graphs;
         for (int i = 0; i < 2; ++i) tok = m.forward({tok}, static_cast<int32_t>(next_pos++));
-        std::vector<float> flt_logits(static_cast<size_t>(shape.n_vocab)), q8_logits(flt_logits.size());
-        const int32_t t_q8 = m.forward({tok}, static_cast<int32_t>(next_pos));
-        qops->download(q8_logits.data(), m.logits, q8_logits.size() * 4);
-        m.ops = ops.get();
-        m.graphs = false;
-        const int32_t t_flt = m.forward({tok}, static_cast<int32_t>(next_pos));
-        ops->download(flt_logits.data(), m.logits, flt_logits.size() * 4);
-        float max_diff = 0, max_abs = 0;
-        for (size_t i = 0; i < flt_logits.size(); ++i) {
-          max_diff = std::max(max_diff, std::abs(flt_logits[i] - q8_logits[i]));
-          max_abs = std::max(max_abs, std::abs(flt_logits[i]));
-        }
-        tok = t_q8;
-        ++next_pos;
-        m.ops = qops.get();
-        m.graphs = with_graphs;
-        const double q0 = now_s();
-        for (int64_t i = 0; i < decode_steps; ++i) tok = m.forward({tok}, static_cast<int32_t>(next_pos++));
-        const double qt = (now_s() - q0) / decode_steps;
+        const StepPair sp = step_both(ops.get(), false, qops.get(), with_graphs, tok);
+        tok = sp.b;
+        const double qt = timed_steps();
         m.ops = ops.get();
         m.graphs = false;
         const CudaGraphStats st = cuda_graph_stats(*qops);
@@ -604,8 +605,8 @@ int main(int argc, char** argv) {
                     "max |logit diff| %.1e of %.1e%s\n",
                     (std::string("  8-bit activations") + (with_graphs ? " + graphs" : "") + " (ctx " +
                      std::to_string(decode_ctx) + ")").c_str(),
-                    1.0 / qt, qt * 1e3, 100.0 * wbytes / qt / 1e9 / bw, dt / qt, t_flt == t_q8 ? "yes" : "no",
-                    max_diff, max_abs,
+                    1.0 / qt, qt * 1e3, 100.0 * wbytes / qt / 1e9 / bw, dt / qt, sp.a == sp.b ? "yes" : "no",
+                    sp.max_diff, sp.max_abs,
                     with_graphs ? ("; " + std::to_string(st.launched) + " graphs launched, " +
                                    std::to_string(st.instantiated) + " instantiated, " + std::to_string(st.dropped) +
                                    " dropped").c_str()

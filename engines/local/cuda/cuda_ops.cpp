@@ -45,7 +45,7 @@ class CudaOps final : public Ops {
     CU(cudaSetDevice(o.device));
     cudaDeviceProp prop{};
     CU(cudaGetDeviceProperties(&prop, o.device));
-    // The name is part of a model's cache identity: f32 compute gives other numbers.
+    // The name is part of a model's cache identity: f32 compute and q8_gemv give other numbers.
     name_ = std::string("cuda:") + prop.name + (o.f32_compute ? " f32" : "") + (opt_.q8_gemv ? " q8" : "");
     sm_count_ = prop.multiProcessorCount;
     smem_optin_ = prop.sharedMemPerBlockOptin;

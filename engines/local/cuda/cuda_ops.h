@@ -63,9 +63,8 @@ struct CudaOpsOptions {
   bool graphs = false;
   // q8_gemv: matmuls of up to gemv_max_tokens tokens on Q4_0, Q4_1, Q8_0, Q4_K, Q5_K and Q6_K
   // weights quantize the activations to 8 bits first (the CPU backend's ActQ8/ActQ8K: its default
-  // numerics, and llama.cpp's)
-  // and take integer dot products (dp4a; gemv_q8.cuh) instead of dequantizing every weight to
-  // float. Off until an H100/H200 check has passed it (its lane steps are checked on the host
+  // numerics, and llama.cpp's) and take integer dot products (dp4a; gemv_q8.cuh) instead of
+  // dequantizing every weight to float. Off until an H100/H200 check has passed it (its lane steps are checked on the host
   // against the CPU backend); ASSAY_CUDA_Q8_GEMV=1/0 overrides. Ignored with f32_compute.
   bool q8_gemv = false;
   // Initial size of the pinned ring that stages host lists (it grows on demand); tests make it

@@ -78,12 +78,6 @@ __host__ __device__ __forceinline__ int quantize_run(const float* x, float id, i
   return s;
 }
 
-// A lane's 8 values of a 256-value block, quantized with the block's inverse scale id as
-// quantize_act_q8k_scalar does; returns their sum.
-__host__ __device__ __forceinline__ int q8k_quantize8(const float* x, float id, int8_t* q) {
-  return quantize_run<8>(x, id, q);
-}
-
 // One token's ActQ8 activations (k values, k % 32 == 0): the CPU's ActQ8 numbers, as int8 quants
 // [k], F32 scales d [k / 32] (F16 values), then F32 block sums [k / 32] (d * sum(q), F16-rounded
 // for Q4_1 weights: the CPU's s8 * 8); rows 16-byte aligned.
@@ -350,7 +344,7 @@ static __global__ void __launch_bounds__(256) quantize_q8k_kernel(const float* x
   float d, id;
   q8k_scales(amax, &d, &id);
   alignas(8) int8_t q[8];
-  int s = q8k_quantize8(v, id, q);
+  int s = quantize_run<8>(v, id, q);
   uint8_t* a = act + blockIdx.y * as;
   *reinterpret_cast<uint2*>(a + blk * 256 + 8 * lane) = *reinterpret_cast<const uint2*>(q);
   s += __shfl_xor_sync(0xffffffffu, s, 1);

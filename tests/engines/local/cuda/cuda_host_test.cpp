@@ -206,7 +206,7 @@ std::vector<uint8_t> quantize_q8k_as_the_kernel(const float* x, int64_t xs, int 
       cuda::q8k_scales(amax, &d, &id);
       int lane_sum[32];
       for (int lane = 0; lane < 32; ++lane)
-        lane_sum[lane] = cuda::q8k_quantize8(xb + 8 * lane, id, reinterpret_cast<int8_t*>(a + blk * 256 + 8 * lane));
+        lane_sum[lane] = cuda::quantize_run<8>(xb + 8 * lane, id, reinterpret_cast<int8_t*>(a + blk * 256 + 8 * lane));
       for (int g = 0; g < 16; ++g) {
         const auto s = static_cast<int16_t>(lane_sum[2 * g] + lane_sum[2 * g + 1]);
         std::memcpy(a + cuda::ActQ8KRow::bsums_offset(k) + 2 * (blk * 16 + g), &s, 2);
