@@ -19,7 +19,7 @@
 # "prefill attention, flash kernel" beside the GEMM path (turn CudaOpsOptions::flash_prefill on
 # by default if its diff is small and it is faster); the "CUDA graphs" decode lines (same token,
 # max |diff| 0, and their speed-up over plain launches: turn CudaOpsOptions::graphs on by default
-# if GraphDecodeStepsEqualPlainSteps passed and they are faster); for Q4_K, "the same, 8-bit
+# if GraphDecodeStepsEqualPlainSteps* passed and they are faster); for Q4_K, "the same, 8-bit
 # activations (q8_gemv)" under the gemv line with its shapes (Q8_0 and K-quants), and the "8-bit activations" decode
 # lines (turn CudaOpsOptions::q8_gemv on by default, promoting its fastest shape in
 # cuda_matmul.cu, if Q8GemvMatchesCpuIntegerKernels passed and they are faster); the "8 tokens"

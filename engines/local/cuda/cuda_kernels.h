@@ -128,11 +128,17 @@ void launch_gemv_q8(GgmlType type, const void* w, size_t row_bytes, int64_t ne0,
 // Rows [row0, row0 + n_rows) of w, dequantized to packed BF16 [n_rows, ne0].
 void launch_dequant_bf16(GgmlType type, const void* w, size_t row_bytes, int64_t ne0,
                          int64_t row0, int64_t n_rows, uint16_t* out, void* stream);
+// The same as F16 (saturating at +-65504): the tiles of quantized and F16 weights.
+void launch_dequant_f16(GgmlType type, const void* w, size_t row_bytes, int64_t ne0,
+                        int64_t row0, int64_t n_rows, uint16_t* out, void* stream);
 // The same as F32 (precision=f32: an FP32 GEMM on the dequantized tile).
 void launch_dequant_f32(GgmlType type, const void* w, size_t row_bytes, int64_t ne0,
                         int64_t row0, int64_t n_rows, float* out, void* stream);
 // x [n_rows, n] f32 (row stride) -> packed BF16.
 void launch_f32_to_bf16(const float* x, int64_t x_stride, int64_t n_rows, int64_t n,
                         uint16_t* out, void* stream);
+// The same to packed F16, saturating at +-65504.
+void launch_f32_to_f16(const float* x, int64_t x_stride, int64_t n_rows, int64_t n, uint16_t* out,
+                       void* stream);
 
 }  // namespace assay::cuda

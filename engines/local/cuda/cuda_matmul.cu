@@ -36,7 +36,11 @@ __global__ void embed_kernel(const uint8_t* table, size_t row_bytes, int64_t ne0
 }
 
 
+// F16 saturates at its largest finite value instead of overflowing to inf (NaN stays NaN): an
+// activation beyond 65504 is then off by its excess rather than poisoning the whole GEMM.
+__device__ __forceinline__ float f16_saturate(float v) { return fabsf(v) > 65504.0f ? copysignf(65504.0f, v) : v; }
 __device__ __forceinline__ void store_as(__nv_bfloat16* o, float v) { *o = __float2bfloat16_rn(v); }
+__device__ __forceinline__ void store_as(__half* o, float v) { *o = __float2half_rn(f16_saturate(v)); }
 __device__ __forceinline__ void store_as(float* o, float v) { *o = v; }
 
 template <class D, class T>
@@ -57,13 +61,13 @@ __global__ void dequant_kernel(const uint8_t* w, size_t row_bytes, int64_t ne0, 
   }
 }
 
-__global__ void f32_to_bf16_kernel(const float* x, int64_t xs, int64_t n_rows, int64_t n,
-                                   __nv_bfloat16* out) {
+template <class T>
+__global__ void f32_to_half_kernel(const float* x, int64_t xs, int64_t n_rows, int64_t n, T* out) {
   const int64_t total = n_rows * n;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = i / n, c = i % n;
-    out[i] = __float2bfloat16_rn(x[r * xs + c]);
+    store_as(out + i, x[r * xs + c]);
   }
 }
 
@@ -204,6 +208,11 @@ void launch_dequant_bf16(GgmlType type, const void* w, size_t row_bytes, int64_t
   launch_dequant(type, w, row_bytes, ne0, row0, n_rows, reinterpret_cast<__nv_bfloat16*>(out), s);
 }
 
+void launch_dequant_f16(GgmlType type, const void* w, size_t row_bytes, int64_t ne0,
+                        int64_t row0, int64_t n_rows, uint16_t* out, void* s) {
+  launch_dequant(type, w, row_bytes, ne0, row0, n_rows, reinterpret_cast<__half*>(out), s);
+}
+
 void launch_dequant_f32(GgmlType type, const void* w, size_t row_bytes, int64_t ne0,
                         int64_t row0, int64_t n_rows, float* out, void* s) {
   launch_dequant(type, w, row_bytes, ne0, row0, n_rows, out, s);
@@ -211,8 +220,13 @@ void launch_dequant_f32(GgmlType type, const void* w, size_t row_bytes, int64_t 
 
 void launch_f32_to_bf16(const float* x, int64_t xs, int64_t n_rows, int64_t n, uint16_t* out,
                         void* s) {
-  f32_to_bf16_kernel<<<grid_for(n_rows * n, 256), 256, 0, st(s)>>>(
+  f32_to_half_kernel<<<grid_for(n_rows * n, 256), 256, 0, st(s)>>>(
       x, xs, n_rows, n, reinterpret_cast<__nv_bfloat16*>(out));
+}
+
+void launch_f32_to_f16(const float* x, int64_t xs, int64_t n_rows, int64_t n, uint16_t* out, void* s) {
+  f32_to_half_kernel<<<grid_for(n_rows * n, 256), 256, 0, st(s)>>>(x, xs, n_rows, n,
+                                                                   reinterpret_cast<__half*>(out));
 }
 
 }  // namespace assay::cuda

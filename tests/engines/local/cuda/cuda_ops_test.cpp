@@ -668,7 +668,7 @@ double mean_kl(const std::vector<float>& a, const std::vector<float>& b, int64_t
 // (its ActQ8 formats) while the GPU uses F32 (decode) or BF16 (prefill) activations, so their
 // logits differ by that quantization (~1e-2), and near-ties within it can flip.
 void check_model_agrees(const std::string& path, int64_t n_vocab, float tie_gap,
-                        const CudaOpsOptions& cuda = {}) {
+                        const CudaOpsOptions& cuda = {}, double max_kl = 1e-3) {
   ModelPair mp = load_both(path, cuda);
   ASSERT_TRUE(mp.cpu && mp.gpu);
   std::mt19937 rng(5);
@@ -679,7 +679,7 @@ void check_model_agrees(const std::string& path, int64_t n_vocab, float tie_gap,
   auto lg = mp.gpu->logits_range(tokens, 0, 99);
   ASSERT_TRUE(lc.ok() && lg.ok());
   const double kl = mean_kl(*lc, *lg, n_vocab);
-  EXPECT_LE(kl, 1e-3) << path;
+  EXPECT_LE(kl, max_kl) << path;
   // Scoring path (log-probs on the device).
   TokenScoreItem item{tokens, 10, true};
   auto sc = mp.cpu->score_tokens(std::span<const TokenScoreItem>(&item, 1));
@@ -788,14 +788,14 @@ TEST_F(CudaOpsTest, MidSizeLlamaShapedModelAgreesWithCpu) {
 }
 
 // CUDA graphs (CudaOpsOptions::graphs): decode steps recorded and launched as one graph give the
-// logits of the same steps run as ops, bit for bit, over 800 steps that cross the split-KV
-// thresholds (the attention gains a merge kernel and more blocks, its scratch grows: recordings
-// dropped, a second graph made) with a staging ring small enough to wrap and grow, on BF16 and
-// Q8_0 weights and on Q8_0 with q8_gemv (the activation quantizer in the graph); all other
-// steps reuse their executable graph. Then 3 sequences forking the cached prefix take one
-// multi-token step, and on the default model, when present, greedy and seeded generation give the
-// same text both ways.
-TEST_F(CudaOpsTest, GraphDecodeStepsEqualPlainSteps) {
+// logits of the same steps run as ops, bit for bit, over 300 steps after a 500-token prompt that
+// cross the split-KV thresholds at 512 and 768 rows (the attention gains a merge kernel and more
+// blocks, its scratch grows: recordings dropped, a second graph made) with a staging ring small
+// enough to wrap and grow; all other steps reuse their executable graph. Then 3 sequences forking
+// the cached prefix take one multi-token step. One test per weight type (and q8_gemv), so that
+// they run side by side under cuda-emu; on the default model, greedy and seeded generation give
+// the same text both ways.
+void check_graph_decode(GgmlType t, bool q8) {
   unsetenv("ASSAY_CUDA_GRAPHS");  // it would override both models' options
   testing::TempDir dir;
   TinyModelSpec spec = mid_size_spec();
@@ -804,66 +804,72 @@ TEST_F(CudaOpsTest, GraphDecodeStepsEqualPlainSteps) {
   o.n_ctx = 2048;
   o.cache_rows = 4096;
   unsetenv("ASSAY_CUDA_Q8_GEMV");
-  // BF16, Q8_0, and Q8_0 again with q8_gemv (its activation quantizer and dp4a GEMV recorded).
-  for (const auto& [t, q8] : {std::pair{GgmlType::BF16, false}, std::pair{GgmlType::Q8_0, false},
-                              std::pair{GgmlType::Q8_0, true}}) {
-    CudaOpsOptions plain, graphs;
-    graphs.graphs = true;
-    graphs.staging_bytes = 4096;
-    plain.q8_gemv = graphs.q8_gemv = q8;
-    const std::string what = tname(t) + (q8 ? " q8_gemv" : "");
-    spec.gguf_type = t;
-    const std::string path = dir.file("graph_" + tname(t) + ".gguf");
-    ASSERT_TRUE(write_tiny_gguf_model(spec, path).ok());
-    auto gops = make_cuda_ops(graphs);
-    const Ops* graph_ops = gops.get();
-    auto a = LocalModel::load(path, "a", make_cuda_ops(plain), o);
-    auto b = LocalModel::load(path, "b", std::move(gops), o);
-    ASSERT_TRUE(a.ok() && b.ok());
-    std::mt19937 rng(3);
-    std::vector<int32_t> seq(8);
-    for (auto& tok : seq) tok = static_cast<int32_t>(rng() % spec.n_vocab);
-    for (int step = 0; step < 800; ++step) {
-      auto la = (*a)->last_logits(seq);
-      auto lb = (*b)->last_logits(seq);
-      ASSERT_TRUE(la.ok() && lb.ok());
-      ASSERT_EQ(*la, *lb) << what << " step " << step;
-      seq.push_back(static_cast<int32_t>(std::max_element(la->begin(), la->end()) - la->begin()));
+  CudaOpsOptions plain, graphs;
+  graphs.graphs = true;
+  graphs.staging_bytes = 4096;
+  plain.q8_gemv = graphs.q8_gemv = q8;
+  const std::string what = tname(t) + (q8 ? " q8_gemv" : "");
+  spec.gguf_type = t;
+  const std::string path = dir.file("graph_" + tname(t) + ".gguf");
+  ASSERT_TRUE(write_tiny_gguf_model(spec, path).ok());
+  auto gops = make_cuda_ops(graphs);
+  const Ops* graph_ops = gops.get();
+  auto a = LocalModel::load(path, "a", make_cuda_ops(plain), o);
+  auto b = LocalModel::load(path, "b", std::move(gops), o);
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::mt19937 rng(3);
+  std::vector<int32_t> seq(500);
+  for (auto& tok : seq) tok = static_cast<int32_t>(rng() % spec.n_vocab);
+  constexpr int kSteps = 300;
+  for (int step = 0; step < kSteps; ++step) {
+    auto la = (*a)->last_logits(seq);
+    auto lb = (*b)->last_logits(seq);
+    ASSERT_TRUE(la.ok() && lb.ok());
+    ASSERT_EQ(*la, *lb) << what << " step " << step;
+    seq.push_back(static_cast<int32_t>(std::max_element(la->begin(), la->end()) - la->begin()));
+  }
+  CudaGraphStats st = cuda_graph_stats(*graph_ops);
+  EXPECT_GE(st.launched, kSteps - 10) << what;
+  EXPECT_LE(st.instantiated, 4) << what;  // 2 expected: without and with the split-KV merge
+  EXPECT_LE(st.dropped, 4) << what;       // 2 expected: the merge's scratch made and grown
+  EXPECT_EQ(cuda_graph_stats((*a)->ops()).launched, 0);
+  // Each fork scores a token after its own first token, so the step computes the prefix's last
+  // token and the 3 fork tokens: 4 tokens of 4 sequences' rows in one recording.
+  // That first multi-token recording may be dropped (scratch sized for one token grows: the
+  // split-KV partials, q8_gemv's activations) and run as ops. A second set of forks after the
+  // now cached prefix (3 tokens) then records and launches.
+  for (int round = 0; round < 2; ++round) {
+    std::vector<TokenScoreItem> forks;
+    for (int i = 0; i < 3; ++i) {
+      forks.push_back(TokenScoreItem{seq, static_cast<int32_t>(seq.size()) + 1, true});
+      forks.back().tokens.push_back(static_cast<int32_t>((7 + 11 * i + 101 * round) % spec.n_vocab));
+      forks.back().tokens.push_back(5);
     }
-    CudaGraphStats st = cuda_graph_stats(*graph_ops);
-    EXPECT_GE(st.launched, 790) << what;
-    EXPECT_LE(st.instantiated, 4) << what;  // 2 expected: without and with the split-KV merge
-    EXPECT_LE(st.dropped, 4) << what;       // 2 expected: the merge's scratch made and grown
-    EXPECT_EQ(cuda_graph_stats((*a)->ops()).launched, 0);
-    // Each fork scores a token after its own first token, so the step computes the prefix's last
-    // token and the 3 fork tokens: 4 tokens of 4 sequences' rows in one recording.
-    // That first multi-token recording may be dropped (scratch sized for one token grows: the
-    // split-KV partials, q8_gemv's activations) and run as ops. A second set of forks after the
-    // now cached prefix (3 tokens) then records and launches.
-    for (int round = 0; round < 2; ++round) {
-      std::vector<TokenScoreItem> forks;
-      for (int i = 0; i < 3; ++i) {
-        forks.push_back(TokenScoreItem{seq, static_cast<int32_t>(seq.size()) + 1, true});
-        forks.back().tokens.push_back(static_cast<int32_t>((7 + 11 * i + 101 * round) % spec.n_vocab));
-        forks.back().tokens.push_back(5);
-      }
-      const CudaGraphStats before = cuda_graph_stats(*graph_ops);
-      auto fa = (*a)->score_tokens(forks);
-      auto fb = (*b)->score_tokens(forks);
-      for (size_t i = 0; i < forks.size(); ++i) {
-        ASSERT_TRUE(fa[i].ok() && fb[i].ok());
-        EXPECT_EQ(fa[i]->logprob, fb[i]->logprob) << what << " round " << round << " fork " << i;
-      }
-      const CudaGraphStats after = cuda_graph_stats(*graph_ops);
-      if (round == 0) {
-        EXPECT_GT(after.launched + after.dropped, before.launched + before.dropped) << what << ": the forks' step";
-      } else {
-        EXPECT_GT(after.launched, before.launched) << what << ": the second forks' step, recorded";
-      }
+    const CudaGraphStats before = cuda_graph_stats(*graph_ops);
+    auto fa = (*a)->score_tokens(forks);
+    auto fb = (*b)->score_tokens(forks);
+    for (size_t i = 0; i < forks.size(); ++i) {
+      ASSERT_TRUE(fa[i].ok() && fb[i].ok());
+      EXPECT_EQ(fa[i]->logprob, fb[i]->logprob) << what << " round " << round << " fork " << i;
+    }
+    const CudaGraphStats after = cuda_graph_stats(*graph_ops);
+    if (round == 0) {
+      EXPECT_GT(after.launched + after.dropped, before.launched + before.dropped) << what << ": the forks' step";
+    } else {
+      EXPECT_GT(after.launched, before.launched) << what << ": the second forks' step, recorded";
     }
   }
+}
+
+TEST_F(CudaOpsTest, GraphDecodeStepsEqualPlainStepsBf16) { check_graph_decode(GgmlType::BF16, false); }
+TEST_F(CudaOpsTest, GraphDecodeStepsEqualPlainStepsQ8_0) { check_graph_decode(GgmlType::Q8_0, false); }
+// q8_gemv: its activation quantizer and dp4a GEMV recorded.
+TEST_F(CudaOpsTest, GraphDecodeStepsEqualPlainStepsQ8_0Q8Gemv) { check_graph_decode(GgmlType::Q8_0, true); }
+
+TEST_F(CudaOpsTest, GraphDecodeGenerationOnDefaultModel) {
+  unsetenv("ASSAY_CUDA_GRAPHS");
   auto path = default_model_path();
-  if (!path.ok()) return;
+  if (!path.ok()) GTEST_SKIP() << path.status().message();
   LocalModelOptions d;
   CudaOpsOptions plain, graphs;
   graphs.graphs = true;
@@ -909,29 +915,43 @@ TEST_F(CudaOpsTest, F32ComputeMatchesCpuF32Compute) {
 }
 
 // Issue #7 on the default model (SmolLM2-135M Q4_1; it reaches a GPU machine in parts, see
-// benchmarks/device/model_parts.sh): precision=f32 on both backends agrees to summation order;
-// the default numerics (CPU: llama.cpp's 8-bit activations; CUDA: F32 GEMV, BF16 GEMMs) are held
-// to the issue's mean KL <= 1e-3, with greedy steps differing only at near-ties.
+// benchmarks/device/model_parts.sh). The CPU engine's default arithmetic multiplies with 8-bit
+// quantized activations (llama.cpp's); CUDA's with F16 (prefill GEMMs) and F32 (decode GEMVs)
+// ones, or with q8_gemv the CPU's 8-bit ones in decode. In mean KL from exact (precision=f32)
+// arithmetic, measured under cuda-emu (tests/cuda_emu, the device's roundings): the CPU default
+// is 3.8e-3 on text and 6.5e-3 on random tokens, CUDA's default 4.9e-6 and 1.1e-5. So CUDA's
+// default is held to the issue's KL <= 1e-3 (with margin: 1e-4) against the CPU's exact
+// arithmetic; against the CPU default only to that default's own distance from exact (1e-2),
+// with greedy steps differing only at near-ties; precision=f32 on both to KL <= 1e-6.
 TEST_F(CudaOpsTest, DefaultModelAgreesWithCpu) {
   auto path = default_model_path();
   if (!path.ok()) GTEST_SKIP() << path.status().message();
   const int64_t n_vocab = 49152;
-  check_model_agrees(*path, n_vocab, 0.1f);
+  check_model_agrees(*path, n_vocab, 0.1f, {}, 1e-2);
   unsetenv("ASSAY_CUDA_Q8_GEMV");
   CudaOpsOptions q8;  // decode (Q4_1, Q8_0 weights) in the CPU's 8-bit-activation arithmetic
   q8.q8_gemv = true;
-  check_model_agrees(*path, n_vocab, 0.1f, q8);
-  ModelPair mp = load_f32_pair(*path, true);
-  ASSERT_TRUE(mp.cpu && mp.gpu);
-  const std::vector<int32_t> tokens = mp.cpu->tokenizer().encode(
+  check_model_agrees(*path, n_vocab, 0.1f, q8, 1e-2);
+  ModelPair f32 = load_f32_pair(*path, true);
+  ModelPair def = load_both(*path);
+  ASSERT_TRUE(f32.cpu && f32.gpu && def.gpu);
+  const std::vector<int32_t> text = f32.cpu->tokenizer().encode(
       "The history of the printing press begins in the fifteenth century, when Johannes Gutenberg "
       "combined movable metal type, oil-based inks and a screw press into a system that could "
       "produce books at a scale the scribes of earlier centuries could not have imagined.",
       true, false);
-  auto lc = mp.cpu->logits_range(tokens, 0, static_cast<int32_t>(tokens.size()) - 1);
-  auto lg = mp.gpu->logits_range(tokens, 0, static_cast<int32_t>(tokens.size()) - 1);
-  ASSERT_TRUE(lc.ok() && lg.ok());
-  EXPECT_LE(mean_kl(*lc, *lg, n_vocab), 1e-6) << "precision=f32, " << tokens.size() << " positions";
+  std::mt19937 rng(5);
+  std::vector<int32_t> random_tokens(100);
+  for (auto& t : random_tokens) t = static_cast<int32_t>(rng() % n_vocab);
+  for (const auto& [what, tokens] : {std::pair{"text", text}, std::pair{"random tokens", random_tokens}}) {
+    const int32_t last = static_cast<int32_t>(tokens.size()) - 1;
+    auto exact = f32.cpu->logits_range(tokens, 0, last);
+    auto gpu_f32 = f32.gpu->logits_range(tokens, 0, last);
+    auto gpu_default = def.gpu->logits_range(tokens, 0, last);
+    ASSERT_TRUE(exact.ok() && gpu_f32.ok() && gpu_default.ok());
+    EXPECT_LE(mean_kl(*exact, *gpu_f32, n_vocab), 1e-6) << "precision=f32, " << what;
+    EXPECT_LE(mean_kl(*exact, *gpu_default, n_vocab), 1e-4) << "CUDA default vs CPU f32, " << what;
+  }
 }
 
 }  // namespace
