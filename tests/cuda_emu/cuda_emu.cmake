@@ -38,7 +38,7 @@ add_library(assay_engines_cuda_emu STATIC ${emu_kernel_srcs} ${CMAKE_SOURCE_DIR}
 target_compile_definitions(assay_engines_cuda_emu PRIVATE __CUDA_ARCH__=900 PUBLIC ASSAY_HAVE_CUDA=1)
 # -fno-strict-aliasing: kernels read vector loads through other types (uint4 as __half2), as CUDA
 # code does and nvcc allows.
-target_compile_options(assay_engines_cuda_emu PRIVATE -Wno-unknown-pragmas -fno-strict-aliasing)
+target_compile_options(assay_engines_cuda_emu PRIVATE -Wno-unknown-pragmas -Wno-unused-local-typedefs -fno-strict-aliasing)
 target_include_directories(assay_engines_cuda_emu BEFORE PRIVATE ${emu_gen})
 target_link_libraries(assay_engines_cuda_emu PUBLIC assay_engines_cpu assay_cuda_emu)
 add_dependencies(assay_engines_cuda_emu assay_cuda_emu_sources)

@@ -123,7 +123,15 @@ struct BlockRun : Block {
   uint64_t bar_gen = 0;
 };
 
-thread_local std::vector<unsigned char> dyn_smem_buf;
+// Dynamic shared memory of the block running on this host thread: 256-byte aligned (kernels
+// declare it __align__(128)), then a 64-byte tail that must stay 0xFF.
+struct DynSmem {
+  unsigned char* p = nullptr;
+  size_t cap = 0;
+  ~DynSmem() { std::free(p); }
+};
+thread_local DynSmem dyn_smem_buf;
+constexpr size_t kSmemTail = 64;
 
 ThreadRun* me() { return static_cast<ThreadRun*>(cur); }
 BlockRun* my_block() { return static_cast<BlockRun*>(cur->block); }
@@ -195,7 +203,12 @@ void run_block(const char* kernel, const dim3& grid, const dim3& bdim, uint3 bid
   b.threads.resize(static_cast<size_t>(n));
   b.warps.reset(new WarpSync[static_cast<size_t>((n + 31) / 32)]);
   // Dynamic shared memory starts as NaN bytes, so that reading what no thread wrote shows.
-  dyn_smem_buf.assign(smem + 16, 0xFF);
+  if (dyn_smem_buf.cap < smem + kSmemTail) {
+    std::free(dyn_smem_buf.p);
+    dyn_smem_buf.cap = (smem + kSmemTail + 255) & ~size_t{255};
+    dyn_smem_buf.p = static_cast<unsigned char*>(std::aligned_alloc(256, dyn_smem_buf.cap));
+  }
+  std::memset(dyn_smem_buf.p, 0xFF, smem + kSmemTail);
   for (int i = 0; i < n; ++i) {
     ThreadRun& t = b.threads[static_cast<size_t>(i)];
     t.tid = uint3{static_cast<unsigned>(i) % bdim.x, (static_cast<unsigned>(i) / bdim.x) % bdim.y,
@@ -214,18 +227,22 @@ void run_block(const char* kernel, const dim3& grid, const dim3& bdim, uint3 bid
     });
   }
   // Each warp runs until none of its lanes can go on (warps meet only at __syncthreads); a warp
-  // whose running lanes all wait at the block's barrier is not polled.
+  // whose running lanes all wait at the block's barrier is not polled. Odd blocks run warps and
+  // lanes in reverse order, so a missing barrier shows whichever side reads what the other wrote.
   const int n_warps = (n + 31) / 32;
+  const bool reverse = (bid.x + bid.y + bid.z) & 1u;
   int remaining = n;
   while (remaining > 0) {
     bool progress = false;
-    for (int wi = 0; wi < n_warps; ++wi) {
+    for (int wo = 0; wo < n_warps; ++wo) {
+      const int wi = reverse ? n_warps - 1 - wo : wo;
       WarpSync& w = b.warps[static_cast<size_t>(wi)];
       for (;;) {
         if (w.n_live == 0 || (w.at_gen == b.bar_gen && w.at_barrier == w.n_live)) break;
         bool swept = false;
-        for (int i = 32 * wi; i < std::min(n, 32 * wi + 32); ++i) {
-          ThreadRun& t = b.threads[static_cast<size_t>(i)];
+        const int lo = 32 * wi, hi = std::min(n, 32 * wi + 32);
+        for (int j = lo; j < hi; ++j) {
+          ThreadRun& t = b.threads[static_cast<size_t>(reverse ? lo + hi - 1 - j : j)];
           if (t.done || !can_run(b, t)) continue;
           t.wait = Wait::kNone;
           cur = &t;
@@ -248,6 +265,9 @@ void run_block(const char* kernel, const dim3& grid, const dim3& bdim, uint3 bid
            bid.z, where.c_str());
     }
   }
+  for (size_t i = smem; i < smem + kSmemTail; ++i)
+    if (dyn_smem_buf.p[i] != 0xFF)
+      fail("%s block (%u,%u,%u) wrote past its %zu bytes of dynamic shared memory", kernel, bid.x, bid.y, bid.z, smem);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -459,7 +479,7 @@ bool warp_first(void** scratch, size_t bytes) {
 }
 
 unsigned char* dynamic_smem() {
-  return dyn_smem_buf.data();
+  return dyn_smem_buf.p;
 }
 
 namespace {
@@ -623,19 +643,22 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind k) {
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind k, cudaStream_t s) {
   if (n == 0) return cudaSuccess;
-  check_copy(dst, src, n, k);
-  return set_error(enqueue(s, "cudaMemcpyAsync", [dst, src, n] { std::memmove(dst, src, n); }));
+  // Checked when the copy runs, as the device faults then: a dropped recording never runs.
+  return set_error(enqueue(s, "cudaMemcpyAsync", [dst, src, n, k] {
+    check_copy(dst, src, n, k);
+    std::memmove(dst, src, n);
+  }));
 }
 cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
                               cudaMemcpyKind k, cudaStream_t s) {
   if (width == 0 || height == 0) return cudaSuccess;
   if (width > dpitch || width > spitch) return set_error(cudaErrorInvalidValue);
   const size_t dspan = dpitch * (height - 1) + width, sspan = spitch * (height - 1) + width;
-  if ((k == cudaMemcpyHostToDevice || k == cudaMemcpyDeviceToDevice) && !in_alloc(dst, dspan, true))
-    fail("cudaMemcpy2DAsync: destination rows leave their allocation");
-  if ((k == cudaMemcpyDeviceToHost || k == cudaMemcpyDeviceToDevice) && !in_alloc(src, sspan, true))
-    fail("cudaMemcpy2DAsync: source rows leave their allocation");
   return set_error(enqueue(s, "cudaMemcpy2DAsync", [=] {
+    if ((k == cudaMemcpyHostToDevice || k == cudaMemcpyDeviceToDevice) && !in_alloc(dst, dspan, true))
+      fail("cudaMemcpy2DAsync: destination rows leave their allocation");
+    if ((k == cudaMemcpyDeviceToHost || k == cudaMemcpyDeviceToDevice) && !in_alloc(src, sspan, true))
+      fail("cudaMemcpy2DAsync: source rows leave their allocation");
     for (size_t r = 0; r < height; ++r)
       std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
   }));
@@ -649,8 +672,10 @@ cudaError_t cudaMemset(void* p, int v, size_t n) {
 }
 cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t s) {
   if (n == 0) return cudaSuccess;
-  if (!in_alloc(p, n, false)) fail("cudaMemsetAsync: %zu bytes at %p: not inside a device allocation", n, p);
-  return set_error(enqueue(s, "cudaMemsetAsync", [p, v, n] { std::memset(p, v, n); }));
+  return set_error(enqueue(s, "cudaMemsetAsync", [p, v, n] {
+    if (!in_alloc(p, n, false)) fail("cudaMemsetAsync: %zu bytes at %p: not inside a device allocation", n, p);
+    std::memset(p, v, n);
+  }));
 }
 
 // -------------------------------------------------------------------------------------------------

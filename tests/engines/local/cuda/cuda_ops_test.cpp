@@ -918,7 +918,7 @@ TEST_F(CudaOpsTest, F32ComputeMatchesCpuF32Compute) {
 // benchmarks/device/model_parts.sh). The CPU engine's default arithmetic multiplies with 8-bit
 // quantized activations (llama.cpp's); CUDA's with F16 (prefill GEMMs) and F32 (decode GEMVs)
 // ones, or with q8_gemv the CPU's 8-bit ones in decode. In mean KL from exact (precision=f32)
-// arithmetic, measured under cuda-emu (tests/cuda_emu, the device's roundings): the CPU default
+// arithmetic, measured under cuda-emu (tests/cuda_emu: the F16/BF16 roundings, not nvcc's FMAs): the CPU default
 // is 3.8e-3 on text and 6.5e-3 on random tokens, CUDA's default 4.9e-6 and 1.1e-5. So CUDA's
 // default is held to the KL <= 1e-3 (with margin: 1e-4) against the CPU's exact
 // arithmetic; against the CPU default only to that default's own distance from exact (1e-2),
