@@ -15,6 +15,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <deque>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -343,6 +345,13 @@ bool in_alloc(const void* p, size_t bytes, bool pinned_ok) {
   return reinterpret_cast<uintptr_t>(p) + bytes <= a->first + a->second.size;
 }
 
+// n bytes at p in one pinned host allocation (cudaMallocHost).
+bool is_pinned(const void* p, size_t n) {
+  std::lock_guard lock(mem_mu);
+  const auto* a = find_alloc(p);
+  return a && !a->second.device && reinterpret_cast<uintptr_t>(p) + n <= a->first + a->second.size;
+}
+
 thread_local cudaError_t last_error = cudaSuccess;
 cudaError_t set_error(cudaError_t e) {
   if (e != cudaSuccess) last_error = e;
@@ -366,10 +375,14 @@ struct StreamState {
   bool invalidated = false;
   std::thread::id capture_thread;
   GraphState* graph = nullptr;
+  std::deque<std::pair<uint64_t, Node>> queue;  // queued work, by sequence number
+  uint64_t next_seq = 0;
 };
 struct EventState {
   std::chrono::steady_clock::time_point t{};
   bool captured = false;
+  StreamState* stream = nullptr;  // where it was last recorded (outside a capture), and after what
+  uint64_t seq = 0;
 };
 struct BlasState {
   cudaStream_t stream = nullptr;
@@ -379,10 +392,35 @@ namespace {
 StreamState legacy_stream;
 std::mutex streams_mu;
 std::vector<StreamState*> capturing_streams;
+// Work is queued per stream and runs only when the host waits for it (stream, event or device
+// synchronisation, a synchronous copy, cudaFree), in stream order: so a read-back or a reuse of
+// a buffer the host did not wait for sees what a GPU still running behind it might.
+std::recursive_mutex queue_mu;
+std::set<StreamState*> all_streams = {&legacy_stream};
 
 StreamState* resolve(cudaStream_t s) { return s ? s : &legacy_stream; }
 
-// Runs `fn` now, or records it if the stream is being captured.
+void drain(StreamState* st, uint64_t upto = UINT64_MAX) {
+  std::lock_guard lock(queue_mu);
+  while (!st->queue.empty() && st->queue.front().first <= upto) {
+    Node n = std::move(st->queue.front().second);
+    st->queue.pop_front();
+    n.run();
+    check_guards(n.what);
+  }
+}
+// What the legacy stream waits for: itself and every blocking stream (not cudaStreamNonBlocking).
+void drain_legacy() {
+  std::lock_guard lock(queue_mu);
+  for (StreamState* st : all_streams)
+    if (st == &legacy_stream || !(st->flags & cudaStreamNonBlocking)) drain(st);
+}
+void drain_all() {
+  std::lock_guard lock(queue_mu);
+  for (StreamState* st : all_streams) drain(st);
+}
+
+// Queues `fn` on the stream, or records it if the stream is being captured.
 cudaError_t enqueue(cudaStream_t s, const char* what, std::function<void()> fn) {
   StreamState* st = resolve(s);
   if (st->capturing) {
@@ -390,8 +428,8 @@ cudaError_t enqueue(cudaStream_t s, const char* what, std::function<void()> fn) 
     st->graph->nodes.push_back(Node{what, std::move(fn)});
     return cudaSuccess;
   }
-  fn();
-  check_guards(what);
+  std::lock_guard lock(queue_mu);
+  st->queue.emplace_back(++st->next_seq, Node{what, std::move(fn)});
   return cudaSuccess;
 }
 
@@ -564,7 +602,9 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int d) {
   return cudaSuccess;
 }
 cudaError_t cudaDeviceSynchronize() {
-  return prohibited_in_capture() ? set_error(cudaErrorStreamCaptureUnsupported) : cudaSuccess;
+  if (prohibited_in_capture()) return set_error(cudaErrorStreamCaptureUnsupported);
+  drain_all();
+  return cudaSuccess;
 }
 cudaError_t cudaGetLastError() {
   const cudaError_t e = last_error;
@@ -609,6 +649,7 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
 }
 cudaError_t cudaFree(void* p) {
   if (prohibited_in_capture()) return set_error(cudaErrorStreamCaptureUnsupported);
+  drain_all();  // cudaFree waits for the device
   return set_error(free_guarded(p, true));
 }
 cudaError_t cudaMallocHost(void** p, size_t bytes) {
@@ -619,6 +660,7 @@ cudaError_t cudaMallocHost(void** p, size_t bytes) {
 }
 cudaError_t cudaFreeHost(void* p) {
   if (prohibited_in_capture()) return set_error(cudaErrorStreamCaptureUnsupported);
+  drain_all();
   return set_error(free_guarded(p, false));
 }
 
@@ -636,6 +678,7 @@ cudaError_t check_copy(void* dst, const void* src, size_t n, cudaMemcpyKind k) {
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind k) {
   if (prohibited_in_capture()) return set_error(cudaErrorStreamCaptureUnsupported);
+  drain_legacy();  // a synchronous copy runs on the legacy stream
   check_copy(dst, src, n, k);
   std::memmove(dst, src, n);
   check_guards("cudaMemcpy");
@@ -643,11 +686,25 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind k) {
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind k, cudaStream_t s) {
   if (n == 0) return cudaSuccess;
+  // The runtime's rules for pageable host memory: a copy from it may be staged before the call
+  // returns (the source is free to change after), a copy to it returns once done. Pinned memory
+  // is read and written when the copy runs.
+  if (k == cudaMemcpyHostToDevice && !is_pinned(src, n)) {
+    auto staged = std::make_shared<std::vector<unsigned char>>(static_cast<const unsigned char*>(src),
+                                                                static_cast<const unsigned char*>(src) + n);
+    return set_error(enqueue(s, "cudaMemcpyAsync", [dst, staged, n, k] {
+      check_copy(dst, staged->data(), n, k);
+      std::memcpy(dst, staged->data(), n);
+    }));
+  }
   // Checked when the copy runs, as the device faults then: a dropped recording never runs.
-  return set_error(enqueue(s, "cudaMemcpyAsync", [dst, src, n, k] {
+  const cudaError_t e = enqueue(s, "cudaMemcpyAsync", [dst, src, n, k] {
     check_copy(dst, src, n, k);
     std::memmove(dst, src, n);
-  }));
+  });
+  if (e == cudaSuccess && k == cudaMemcpyDeviceToHost && !is_pinned(dst, n) && !resolve(s)->capturing)
+    drain(resolve(s));
+  return set_error(e);
 }
 cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
                               cudaMemcpyKind k, cudaStream_t s) {
@@ -665,6 +722,7 @@ cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t 
 }
 cudaError_t cudaMemset(void* p, int v, size_t n) {
   if (prohibited_in_capture()) return set_error(cudaErrorStreamCaptureUnsupported);
+  drain_legacy();
   if (n && !in_alloc(p, n, false)) fail("cudaMemset: %zu bytes at %p: not inside a device allocation", n, p);
   std::memset(p, v, n);
   check_guards("cudaMemset");
@@ -684,11 +742,16 @@ cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags) {
   *s = new StreamState{};
   (*s)->flags = flags;
+  std::lock_guard lock(queue_mu);
+  all_streams.insert(*s);
   return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
   if (!s) return set_error(cudaErrorInvalidResourceHandle);
   if (s->capturing) return set_error(cudaErrorStreamCaptureUnsupported);
+  drain(s);  // its work completes first
+  std::lock_guard lock(queue_mu);
+  all_streams.erase(s);
   delete s;
   return cudaSuccess;
 }
@@ -697,6 +760,11 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
   if (st->capturing) {
     st->invalidated = true;
     return set_error(cudaErrorStreamCaptureUnsupported);
+  }
+  if (st == &legacy_stream) {
+    drain_legacy();
+  } else {
+    drain(st);
   }
   return cudaSuccess;
 }
@@ -750,10 +818,8 @@ cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t g, cudaGraphEx
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
   if (!exec) return set_error(cudaErrorInvalidValue);
   if (resolve(s)->capturing) return set_error(cudaErrorStreamCaptureUnsupported);
-  for (const Node& n : exec->nodes) {
-    n.run();
-    check_guards(n.what);
-  }
+  // The nodes as they are now: a later cudaGraphExecUpdate does not change a queued launch.
+  for (const Node& n : exec->nodes) enqueue(s, n.what, n.run);
   return cudaSuccess;
 }
 cudaError_t cudaGraphDestroy(cudaGraph_t g) {
@@ -778,12 +844,20 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
 }
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   if (!e) return set_error(cudaErrorInvalidResourceHandle);
-  e->captured = resolve(s)->capturing;
-  return set_error(enqueue(s, "cudaEventRecord", [e] { e->t = std::chrono::steady_clock::now(); }));
+  StreamState* st = resolve(s);
+  e->captured = st->capturing;
+  const cudaError_t r = enqueue(s, "cudaEventRecord", [e] { e->t = std::chrono::steady_clock::now(); });
+  if (!st->capturing) {
+    std::lock_guard lock(queue_mu);
+    e->stream = st;
+    e->seq = st->next_seq;
+  }
+  return set_error(r);
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
   if (!e) return set_error(cudaErrorInvalidResourceHandle);
   if (e->captured && prohibited_in_capture()) return set_error(cudaErrorStreamCaptureUnsupported);
+  if (e->stream) drain(e->stream, e->seq);
   return cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {

@@ -10,12 +10,12 @@
 // deadlock; launch limits (grid and block sizes, shared memory above 48 KiB without the opt-in),
 // kernel pointer arguments outside device allocations, copies and GEMM operands that leave their
 // allocation, writes past the end of an allocation (a guard zone, checked after each kernel and
-// copy) and calls a stream capture forbids all fail as on the device or louder. Not modelled:
-// timing, data races between barriers, the memory model, host-side synchronisation (streams run
-// work as it is queued, so a missing wait before reading results or reusing a buffer passes),
-// nvcc's FMA contraction (every product is rounded here), the device's expf and friends,
-// tensor-core summation order, shuffles whose masks name only some lanes (reported as an error,
-// though legal), and the alignment and launch-bounds rules the code already keeps.
+// copy) and calls a stream capture forbids all fail as on the device or louder. Streams run
+// their work only when the host waits for it, so a missing wait reads stale results. Not
+// modelled: timing, data races between barriers, the memory model, nvcc's FMA contraction (every
+// product is rounded here), the device's expf and friends, tensor-core summation order, shuffles
+// whose masks name only some lanes (reported as an error, though legal), and the alignment and
+// launch-bounds rules the code already keeps.
 //
 // This header replaces cuda_runtime.h & co for the emulated build only (tests/cuda_emu/
 // cuda_emu.cmake); the real backend never sees it.

@@ -1,7 +1,9 @@
-// cuda-emu (see cuda_emu.h): the runtime API subset assay uses. Streams run their work at once,
-// in the order it is queued (a legal schedule of any correct program); a stream being captured
-// records it into a graph instead, which cudaGraphLaunch replays. Device memory is host memory
-// with a guard zone after each allocation, checked after every kernel and copy.
+// cuda-emu (see cuda_emu.h): the runtime API subset assay uses. Work is queued per stream and
+// runs, in stream order, only when the host waits for it (stream, event or device
+// synchronisation, synchronous copies, cudaFree, a copy to pageable memory), so results read or
+// buffers reused without a wait show it. A stream being captured records work into a graph
+// instead; cudaGraphLaunch queues its nodes. Device memory is host memory with a guard zone after
+// each allocation, checked after every kernel and copy.
 #pragma once
 
 #include <functional>
