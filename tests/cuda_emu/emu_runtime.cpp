@@ -5,17 +5,16 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <boost/context/fiber.hpp>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <deque>
 #include <set>
 #include <string>
 #include <thread>
@@ -337,19 +336,21 @@ void check_guards(const char* after) {
   }
 }
 
+// The allocation holding `bytes` from p, or nullptr.
+const Alloc* holding(const void* p, size_t bytes) {
+  std::lock_guard lock(mem_mu);
+  const auto* a = find_alloc(p);
+  return a && reinterpret_cast<uintptr_t>(p) + bytes <= a->first + a->second.size ? &a->second : nullptr;
+}
 // `bytes` from p lie in one allocation (device memory, or pinned host memory where allowed).
 bool in_alloc(const void* p, size_t bytes, bool pinned_ok) {
-  std::lock_guard lock(mem_mu);
-  const auto* a = find_alloc(p);
-  if (!a || (!a->second.device && !pinned_ok)) return false;
-  return reinterpret_cast<uintptr_t>(p) + bytes <= a->first + a->second.size;
+  const Alloc* a = holding(p, bytes);
+  return a && (a->device || pinned_ok);
 }
-
 // n bytes at p in one pinned host allocation (cudaMallocHost).
 bool is_pinned(const void* p, size_t n) {
-  std::lock_guard lock(mem_mu);
-  const auto* a = find_alloc(p);
-  return a && !a->second.device && reinterpret_cast<uintptr_t>(p) + n <= a->first + a->second.size;
+  const Alloc* a = holding(p, n);
+  return a && !a->device;
 }
 
 thread_local cudaError_t last_error = cudaSuccess;

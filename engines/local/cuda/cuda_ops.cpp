@@ -584,8 +584,8 @@ class CudaOps final : public Ops {
       }
     } else {
       // Quantized and F16 weights: F16 tiles and F16 activations (saturating), as llama.cpp's
-      // cuBLAS path. F16 keeps 3 more mantissa bits than BF16: on the default model (Q4_1) the
-      // BF16 prefill was 7e-3 in mean KL from the CPU engine, over the 1e-3.
+      // cuBLAS path. F16 keeps 3 more mantissa bits than BF16: the default model's (Q4_1) prefill
+      // is 1.1e-5 in mean KL from exact F32 arithmetic, 2.6e-4 with BF16 tiles.
       auto* xh = static_cast<uint16_t*>(scratch(&xbf_, &xbf_cap_, sizeof(uint16_t) * k * n_tokens));
       cuda::launch_f32_to_f16(x, xs, n_tokens, k, xh, stream_);
       for_weight_tiles<uint16_t>(w, [&](int64_t r0, int64_t nr, uint16_t* wt) {

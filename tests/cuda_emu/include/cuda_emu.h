@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <tuple>
 #include <type_traits>
@@ -193,12 +194,10 @@ T __ldg(const T* p) {
 template <class A, class B>
   requires std::is_arithmetic_v<A> && std::is_arithmetic_v<B>
 std::common_type_t<A, B> min(A a, B b) {
-  using C = std::common_type_t<A, B>;
-  return static_cast<C>(b) < static_cast<C>(a) ? static_cast<C>(b) : static_cast<C>(a);
+  return std::min<std::common_type_t<A, B>>(a, b);
 }
 template <class A, class B>
   requires std::is_arithmetic_v<A> && std::is_arithmetic_v<B>
 std::common_type_t<A, B> max(A a, B b) {
-  using C = std::common_type_t<A, B>;
-  return static_cast<C>(a) < static_cast<C>(b) ? static_cast<C>(b) : static_cast<C>(a);
+  return std::max<std::common_type_t<A, B>>(a, b);
 }

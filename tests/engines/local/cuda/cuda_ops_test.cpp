@@ -665,8 +665,8 @@ double mean_kl(const std::vector<float>& a, const std::vector<float>& b, int64_t
 
 // tie_gap: a greedy step may pick a different token only where the CPU's top two logits are
 // closer than this. For quantized weights the CPU multiplies with 8-bit quantized activations
-// (its ActQ8 formats) while the GPU uses F32 (decode) or BF16 (prefill) activations, so their
-// logits differ by that quantization (~1e-2), and near-ties within it can flip.
+// (its ActQ8 formats) while the GPU uses F32 (decode) or F16/BF16 (prefill) activations, so
+// their logits differ by that quantization (~1e-2), and near-ties within it can flip.
 void check_model_agrees(const std::string& path, int64_t n_vocab, float tie_gap,
                         const CudaOpsOptions& cuda = {}, double max_kl = 1e-3) {
   ModelPair mp = load_both(path, cuda);
@@ -918,11 +918,11 @@ TEST_F(CudaOpsTest, F32ComputeMatchesCpuF32Compute) {
 // benchmarks/device/model_parts.sh). The CPU engine's default arithmetic multiplies with 8-bit
 // quantized activations (llama.cpp's); CUDA's with F16 (prefill GEMMs) and F32 (decode GEMVs)
 // ones, or with q8_gemv the CPU's 8-bit ones in decode. In mean KL from exact (precision=f32)
-// arithmetic, measured under cuda-emu (tests/cuda_emu: the F16/BF16 roundings, not nvcc's FMAs): the CPU default
-// is 3.8e-3 on text and 6.5e-3 on random tokens, CUDA's default 4.9e-6 and 1.1e-5. So CUDA's
-// default is held to the KL <= 1e-3 (with margin: 1e-4) against the CPU's exact
-// arithmetic; against the CPU default only to that default's own distance from exact (1e-2),
-// with greedy steps differing only at near-ties; precision=f32 on both to KL <= 1e-6.
+// arithmetic, measured under cuda-emu (tests/cuda_emu: the F16/BF16 roundings, not nvcc's FMAs):
+// the CPU default is 3.8e-3 on text and 6.5e-3 on random tokens, CUDA's default 4.9e-6 and
+// 1.1e-5. So CUDA's default is held to the KL <= 1e-3 (with margin: 1e-4) against the
+// CPU's exact arithmetic; against the CPU default only to that default's own distance from exact
+// (1e-2), with greedy steps differing only at near-ties; precision=f32 on both to KL <= 1e-6.
 TEST_F(CudaOpsTest, DefaultModelAgreesWithCpu) {
   auto path = default_model_path();
   if (!path.ok()) GTEST_SKIP() << path.status().message();
